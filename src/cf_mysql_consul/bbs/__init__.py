@@ -1,0 +1,1 @@
+"""The bbs part of cf-mysql-consul."""

@@ -1,0 +1,1 @@
+"""The drain part of cf-mysql-consul."""

@@ -1,0 +1,1 @@
+"""The lock part of cf-mysql-consul."""

@@ -1,0 +1,1 @@
+"""The proxy part of cf-mysql-consul."""

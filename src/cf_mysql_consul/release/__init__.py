@@ -1,0 +1,1 @@
+"""The release part of cf-mysql-consul."""

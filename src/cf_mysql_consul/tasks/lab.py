@@ -1,0 +1,1 @@
+"""``lab.*`` tasks: the local lab (placeholder until the lab lands)."""
