@@ -1,0 +1,62 @@
+"""``bin/post-start`` for the proxy job: wait (bounded) until the proxy's API answers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from cf_mysql_consul.proxy.client import ApiError, ProxyApi
+from cf_mysql_consul.proxy.config import ConfigError, load_config
+
+
+def wait_for_api(api: ProxyApi, timeout: float, *, poll_seconds: float = 0.5) -> tuple[bool, str]:
+    """Poll ``/live`` and ``GET /v0/cluster`` until both answer or ``timeout``; return (ok, verdict)."""
+    deadline = time.monotonic() + timeout
+    last = "not polled"
+    next_note = time.monotonic() + 5
+    while True:
+        if api.live():
+            try:
+                cluster = api.call("GET", "/v0/cluster")
+                return True, (
+                    f"API answers: traffic {'enabled' if cluster['trafficEnabled'] else 'disabled'}, "
+                    f"active backend {(cluster['activeBackend'] or {}).get('name')}: {cluster['reason']}"
+                )
+            except ApiError as exc:
+                last = str(exc)
+        else:
+            last = f"{api.health_base}/live does not answer"
+        if time.monotonic() >= deadline:
+            return False, last
+        if time.monotonic() >= next_note:
+            print(f"proxy post-start: still waiting: {last}", file=sys.stderr, flush=True)
+            next_note += 5
+        time.sleep(poll_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 once the API answers; 1 with advice after ``--timeout`` seconds."""
+    parser = argparse.ArgumentParser(prog="cf_mysql_consul.proxy.post_start")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"proxy post-start: invalid config: {exc}", file=sys.stderr)
+        return 1
+    ok, verdict = wait_for_api(ProxyApi(config), args.timeout)
+    if ok:
+        print(f"proxy post-start: {verdict}")
+        return 0
+    print(
+        f"proxy post-start: API did not answer within {args.timeout:g} s ({verdict}). Check "
+        "/var/vcap/sys/log/proxy/proxy.stderr.log and `bpm list`.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
