@@ -47,7 +47,8 @@ debian_mirror_uri() {
 
 install_consul() {
   local bin="$TOOLS/bin/consul"
-  if [ -x "$bin" ] && "$bin" version 2>/dev/null | head -1 | grep -q "v$CONSUL_VERSION"; then return 0; fi
+  consul_ok() { local v; v="$("$bin" version 2>/dev/null)" && [[ "$v" == "Consul v$CONSUL_VERSION"* ]]; }
+  if [ -x "$bin" ] && consul_ok; then return 0; fi
   local mirror; mirror="$(debian_mirror_uri)"
   [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources; Consul $CONSUL_VERSION comes from Debian 11's consul package"
   say "fetching Consul $CONSUL_VERSION (Debian bullseye's consul package) into .tools/bin"
@@ -64,7 +65,7 @@ install_consul() {
   dpkg-deb -x "$apt"/deb/consul_*.deb "$apt/extract"
   install -m 0755 "$apt/extract/usr/bin/consul" "$bin"
   rm -rf "$apt"
-  "$bin" version | head -1 | grep -q "v$CONSUL_VERSION" || die "installed consul does not report v$CONSUL_VERSION"
+  consul_ok || die "installed $bin does not report Consul v$CONSUL_VERSION"
 }
 
 install_venv() {

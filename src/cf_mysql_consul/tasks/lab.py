@@ -1,1 +1,104 @@
-"""``lab.*`` tasks: the local lab (placeholder until the lab lands)."""
+"""``lab.*`` tasks: bring the local lab up and down, show its state, read its logs, inject faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.tasks import task
+from rich.console import Console
+from rich.table import Table
+
+from cf_mysql_consul.lab.lab import Lab, LabError
+
+console = Console()
+
+
+def _lab(manifest: str | None) -> Lab:
+    return Lab.from_manifest(Path(manifest) if manifest else None,
+                             log=lambda line: console.print(f"[dim]lab:[/dim] {line}"))
+
+
+def print_status(lab: Lab) -> None:
+    """Print the lab's status table."""
+    table = Table(title=f"lab: {lab.deployment.name}")
+    for col in ("instance", "address", "processes", "galera"):
+        table.add_column(col)
+    for row in lab.status():
+        colour = {"running": "green", "paused": "yellow", "stopped": "red"}
+        processes = "\n".join(
+            f"{p.key} [{colour[p.state]}]{p.state}[/]" + (f" ({p.pid})" if p.pid else "") for p in row.processes
+        ) or "[red]not started[/]"
+        table.add_row(row.name, row.address, processes, row.galera)
+    console.print(table)
+
+
+@task(help={"manifest": "deployment manifest (default: the lab's own)"})
+def up(c: Context, manifest: str | None = None) -> None:
+    """Start the lab from nothing (or from kept state) and wait until every part is healthy."""
+    lab = _lab(manifest)
+    seconds = lab.up()
+    print_status(lab)
+    console.print(f"[bold green]lab up in {seconds:.1f}s[/]")
+
+
+@task(help={"manifest": "deployment manifest (default: the lab's own)"})
+def status(c: Context, manifest: str | None = None) -> None:
+    """Show every instance, its processes and Galera's view."""
+    print_status(_lab(manifest))
+
+
+@task(help={"purge": "also delete all lab state (datadirs, logs)", "manifest": "deployment manifest"})
+def down(c: Context, purge: bool = False, manifest: str | None = None) -> None:
+    """Stop every process the lab started; with --purge also delete its state."""
+    lab = _lab(manifest)
+    lab.down(purge=purge)
+    left = lab.alive_pids()
+    if left:
+        raise LabError(f"processes still alive after lab.down: {left}")
+    console.print("lab down" + (" and purged" if purge else ""))
+
+
+@task(help={"instance": "group/index, e.g. mysql/0", "lines": "lines per file", "manifest": "deployment manifest"})
+def logs(c: Context, instance: str, lines: int = 40, manifest: str | None = None) -> None:
+    """Print the tail of every log file of one instance."""
+    for path in _lab(manifest).log_files(instance):
+        console.rule(str(path))
+        text = path.read_text(errors="replace").splitlines()
+        console.print("\n".join(text[-lines:]), markup=False, highlight=False)
+
+
+def _fault(action: str, instance: str, process: str | None, manifest: str | None) -> None:
+    lab = _lab(manifest)
+    getattr(lab, action)(instance, process)
+    print_status(lab)
+
+
+@task(help={"instance": "group/index", "process": "job.process, e.g. mysql.mariadbd (default: all)"})
+def start(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """Start an instance (or one of its processes)."""
+    _fault("start", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def stop(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """Stop an instance (or one process): SIGTERM, then SIGKILL after 20 s."""
+    _fault("stop", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def kill(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """SIGKILL an instance (or one process)."""
+    _fault("kill", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def pause(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """SIGSTOP an instance (or one process): a hung node."""
+    _fault("pause", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def resume(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """SIGCONT what pause stopped."""
+    _fault("resume", instance, process, manifest)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke.context import Context
+from invoke.tasks import task
 
 
 @task(help={"fast": "skip the slow integration tests (the lab)", "k": "pytest -k expression"})
