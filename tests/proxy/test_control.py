@@ -1,0 +1,297 @@
+"""Traffic control, failover and the API, through a real proxy process and real MariaDB."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from .conftest import (
+    API_PASSWORD,
+    APP_PASSWORD,
+    APP_USER,
+    HealthStandIn,
+    MariaDB,
+    Proxy,
+    ProxyFactory,
+    backends_of,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def server_port(proxy: Proxy) -> int:
+    conn = proxy.connect()
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT @@port")
+        (port,) = cursor.fetchone()
+    conn.close()
+    return int(port)
+
+
+def is_severed(conn: pymysql.connections.Connection) -> bool:  # type: ignore[type-arg]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except pymysql.err.OperationalError:
+        return True
+    return False
+
+
+def test_standby_answers_with_reason(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    proxy = start_proxy(backends_of(mariadbs), start_enabled=False)
+    assert proxy.patch(trafficEnabled=False, message="by consul-lock")[0] == 200
+    with pytest.raises(pymysql.err.OperationalError) as info:
+        proxy.connect()
+    assert info.value.args == (1105, "proxy/0 is standby: traffic disabled: by consul-lock")
+    cli = subprocess.run(
+        [
+            "mariadb",
+            "--skip-ssl",
+            "-h",
+            proxy.host,
+            "-P",
+            str(proxy.port),
+            "-u",
+            APP_USER,
+            f"-p{APP_PASSWORD}",
+            "-e",
+            "SELECT 1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert "ERROR 1105 (HY000): proxy/0 is standby: traffic disabled: by consul-lock" in cli.stderr
+    assert proxy.http("GET", "/health", auth=None, health=True)[0] == 503
+
+
+def test_lease_expiry_severs_and_health_follows(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    proxy = start_proxy(backends_of(mariadbs), start_enabled=False)
+    status, body = proxy.patch(trafficEnabled=True, leaseSeconds=1.5, message="lock held")
+    assert status == 200 and body["trafficEnabled"] and body["leaseSecondsRemaining"] > 1
+    wait_until(lambda: proxy.http("GET", "/health", auth=None, health=True)[0] == 200, 5, "/health 200")
+    conn = proxy.connect()
+    assert not is_severed(conn)
+    enabled_at = time.monotonic()
+    wait_until(lambda: not proxy.cluster()["trafficEnabled"], 5, "the lease to expire")
+    assert 1.2 < time.monotonic() - enabled_at < 3.0
+    assert is_severed(conn)
+    assert proxy.http("GET", "/health", auth=None, health=True)[0] == 503
+    off = [e for e in proxy.events() if e["event"] == "traffic" and not e["enabled"]]
+    assert off[-1]["severed"] == 1 and "lease of 1.5 s expired" in off[-1]["reason"]
+    assert proxy.metric("cf_mysql_proxy_connections_severed_total") == 1
+
+
+def test_failover_severs_and_stays_sticky(
+    proxy: Proxy, mariadbs: list[MariaDB], health_stand_in: HealthStandIn
+) -> None:
+    conn = proxy.connect()
+    assert server_port(proxy) == mariadbs[0].port
+    health_stand_in.set(mariadbs[0].host, "down")
+    wait_until(lambda: proxy.cluster()["activeBackend"]["name"] == "mysql/1", 5, "failover to mysql/1")
+    assert is_severed(conn)
+    assert server_port(proxy) == mariadbs[1].port
+    health_stand_in.set(mariadbs[0].host, "synced")
+    wait_until(lambda: proxy.http("GET", "/v0/backends")[1][0]["healthy"], 5, "mysql/0 healthy again")
+    time.sleep(0.5)  # several health intervals: traffic must NOT move back
+    assert server_port(proxy) == mariadbs[1].port
+    switch = [e for e in proxy.events() if e["event"] == "switch" and e["previous"] == "mysql/0"]
+    assert switch[0]["severed"] == 1 and switch[0]["sessions"] == {}
+    assert proxy.metric("cf_mysql_proxy_failovers_total") == 1
+
+
+def test_hung_backend_fails_through_timeout(
+    proxy: Proxy, mariadbs: list[MariaDB], health_stand_in: HealthStandIn
+) -> None:
+    """The stand-in holds the request unanswered, as a SIGSTOPped node's healthcheck would."""
+    health_stand_in.set(mariadbs[0].host, "hang")
+    hung_at = time.monotonic()
+    wait_until(lambda: proxy.cluster()["activeBackend"]["name"] == "mysql/1", 5, "failover from the hung node")
+    assert time.monotonic() - hung_at < 0.5 + 0.1 + 0.5  # timeout + interval + slack
+    backends = proxy.http("GET", "/v0/backends")[1]
+    assert "no answer within 500 ms" in backends[0]["healthDetail"]
+
+
+def test_preferred_backend_moves_once(proxy: Proxy, mariadbs: list[MariaDB]) -> None:
+    assert proxy.patch(preferredBackend="mysql/1")[0] == 200
+    wait_until(lambda: proxy.cluster()["activeBackend"]["name"] == "mysql/1", 5, "the preferred backend")
+    assert proxy.cluster()["preferredBackend"] is None  # consumed
+    assert server_port(proxy) == mariadbs[1].port
+
+
+def test_api_auth_shapes_and_errors(proxy: Proxy) -> None:
+    assert proxy.http("GET", "/v0/cluster", auth=None)[0] == 401
+    assert proxy.http("GET", "/v0/backends", auth=("admin", "wrong"))[0] == 401
+    status, backends = proxy.http("GET", "/v0/backends")
+    assert status == 200
+    assert {"host", "port", "healthy", "name", "currentSessionCount", "active", "trafficEnabled"} <= set(backends[0])
+    assert [b["active"] for b in backends] == [True, False]
+    cluster = proxy.cluster()
+    assert {"activeBackend", "trafficEnabled", "message", "lastUpdated"} <= set(cluster)
+    for body, field in (
+        (b"trafficEnabled=maybe", "trafficEnabled"),
+        (b"leaseSeconds=-1", "leaseSeconds"),
+        (b"preferredBackend=mysql/7", "preferredBackend"),
+        (b"color=red", "color"),
+    ):
+        status, error = proxy.http("PATCH", "/v0/cluster", body=body, content_type="application/x-www-form-urlencoded")
+        assert status == 400 and field in error["error"], (body, error)
+    status, body = proxy.http(
+        "PATCH",
+        "/v0/cluster",
+        body=b"trafficEnabled=false&message=maintenance",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert status == 200 and body["trafficEnabled"] is False and body["message"] == "maintenance"
+    metrics = proxy.http("GET", "/metrics")[1]
+    for name in (
+        "connections_open",
+        "connections_total",
+        "connections_severed_total",
+        "bytes_total",
+        "backend_healthy",
+        "backend_active",
+        "failovers_total",
+        "traffic_enabled",
+    ):
+        assert f"# TYPE cf_mysql_proxy_{name} " in metrics
+    assert proxy.http("GET", "/live", auth=None, health=True)[0] == 200
+
+
+def test_dashboard_in_headless_chromium(proxy: Proxy, tmp_path: Path) -> None:
+    conn = proxy.connect()
+    url = f"http://admin:{API_PASSWORD}@{proxy.host}:{proxy.config['api_port']}/"
+    dom = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    conn.close()
+    assert 'data-name="mysql/0"' in dom and 'data-name="mysql/1"' in dom
+    assert '<td class="sessions">1</td>' in dom and "Traffic: <b>enabled</b>" in dom
+
+
+def test_max_connections_refusal(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    proxy = start_proxy(backends_of(mariadbs), max_connections=3)
+    wait_until(lambda: proxy.cluster()["activeBackend"], 10, "an active backend")
+    held = [proxy.connect() for _ in range(3)]
+    with pytest.raises(pymysql.err.OperationalError) as info:
+        proxy.connect()
+    assert info.value.args[0] == 1040 and "too many connections through this proxy" in info.value.args[1]
+    held.pop().close()
+    wait_until(lambda: proxy.connect(), 5, "a free slot")
+
+
+def test_garbage_and_half_open_affect_only_their_connection(proxy: Proxy) -> None:
+    good = proxy.connect()
+    garbage = socket.create_connection((proxy.host, proxy.port))
+    garbage.sendall(b"\x00\xff GET / HTTP/1.1\r\n\r\n" * 100)
+    half = socket.create_connection((proxy.host, proxy.port))
+    half.shutdown(socket.SHUT_WR)
+    silent = socket.create_connection((proxy.host, proxy.port))  # connects and never speaks
+    half.settimeout(5)
+    while half.recv(65536):
+        pass  # the proxy closes the half-closed client (its EOF ends the session)
+    garbage.settimeout(5)
+    while garbage.recv(65536):
+        pass  # the backend rejects the garbage and the proxy closes this connection only
+    assert not is_severed(good)
+    assert server_port(proxy) > 0
+    for sock in (garbage, half, silent):
+        sock.close()
+
+
+def test_sigterm_drains_then_severs(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    proxy = start_proxy(backends_of(mariadbs), shutdown_delay_seconds=1)
+    wait_until(lambda: proxy.cluster()["activeBackend"], 10, "an active backend")
+    conn = proxy.connect()
+    started = time.monotonic()
+    assert proxy.stop() == 0
+    assert 0.9 < time.monotonic() - started < 5
+    assert is_severed(conn)
+    events = [e["event"] for e in proxy.events()]
+    assert events[-3:] == ["stopping", "sever", "stopped"]
+
+
+def test_drain_script_prints_one_integer(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    proxy = start_proxy(backends_of(mariadbs), shutdown_delay_seconds=2)
+    wait_until(lambda: proxy.cluster()["activeBackend"], 10, "an active backend")
+    conn = proxy.connect()
+    started = time.monotonic()
+    drain = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cf_mysql_consul.proxy.drain",
+            "--config",
+            str(proxy.config_path),
+            "job_shutdown",
+            "hash_unchanged",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(lambda: proxy.cluster()["draining"], 5, "the proxy to drain")
+    with pytest.raises(pymysql.err.OperationalError, match="shutting down"):
+        proxy.connect()
+    assert proxy.patch(trafficEnabled=True)[0] == 409
+    conn.close()
+    out, err = drain.communicate(timeout=10)
+    assert out == "0\n", err
+    assert "drained: no sessions left" in err and time.monotonic() - started < 2
+
+
+def test_post_start(start_proxy: ProxyFactory, mariadbs: list[MariaDB], tmp_path: Path) -> None:
+    proxy = start_proxy(backends_of(mariadbs))
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cf_mysql_consul.proxy.post_start",
+            "--config",
+            str(proxy.config_path),
+            "--timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ok.returncode == 0 and "API answers" in ok.stdout
+    proxy.stop()
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cf_mysql_consul.proxy.post_start",
+            "--config",
+            str(proxy.config_path),
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert failed.returncode == 1 and "did not answer within 1 s" in failed.stderr
