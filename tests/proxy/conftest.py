@@ -240,9 +240,7 @@ class Proxy:
         return status, json.loads(raw) if kind == "application/json" else raw.decode()
 
     def patch(self, **fields: Any) -> tuple[int, Any]:
-        return self.http(
-            "PATCH", "/v0/cluster", body=json.dumps(fields).encode(), content_type="application/json"
-        )
+        return self.http("PATCH", "/v0/cluster", body=json.dumps(fields).encode(), content_type="application/json")
 
     def cluster(self) -> dict[str, Any]:
         status, body = self.http("GET", "/v0/cluster")

@@ -13,9 +13,7 @@ from cf_mysql_consul.proxy.config import load_config
 from cf_mysql_consul.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "proxy"
-INSTANCE = InstanceSpec(
-    deployment="cf-mysql", name="proxy", index=1, id="p1", address="127.0.10.5", ip="127.0.10.5"
-)
+INSTANCE = InstanceSpec(deployment="cf-mysql", name="proxy", index=1, id="p1", address="127.0.10.5", ip="127.0.10.5")
 MYSQL = Link(
     instances=(LinkInstance("mysql", 0, "m0", "127.0.10.1"), LinkInstance("mysql", 1, "m1", "127.0.10.2")),
     properties={"port": 3306},
@@ -106,9 +104,7 @@ def test_scripts_are_valid_bash_wrappers(tmp_path: Path) -> None:
         ({"start_enabled": "yes"}, "start_enabled"),
     ],
 )
-def test_invalid_property_fails_at_render_naming_it(
-    tmp_path: Path, properties: dict[str, Any], named: str
-) -> None:
+def test_invalid_property_fails_at_render_naming_it(tmp_path: Path, properties: dict[str, Any], named: str) -> None:
     with pytest.raises(RenderError, match=named):
         render(tmp_path, **properties)
 

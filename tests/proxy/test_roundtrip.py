@@ -106,9 +106,7 @@ def test_prepared_statements_with_sysbench(proxy: Proxy) -> None:
         "--db-ps-mode=auto",
     ]
     subprocess.run(["sysbench", "oltp_point_select", *common, "cleanup"], capture_output=True, timeout=60)
-    subprocess.run(
-        ["sysbench", "oltp_point_select", *common, "prepare"], check=True, capture_output=True, timeout=60
-    )
+    subprocess.run(["sysbench", "oltp_point_select", *common, "prepare"], check=True, capture_output=True, timeout=60)
     run = subprocess.run(
         ["sysbench", "oltp_point_select", *common, "--threads=4", "--time=2", "run"],
         check=True,

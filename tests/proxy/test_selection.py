@@ -7,9 +7,7 @@ from cf_mysql_consul.proxy.selection import BackendHealth, SelectionConfig, Sele
 CFG = SelectionConfig(startup_delay_seconds=0.0)
 
 
-def snap(
-    health: dict[str, bool | None], active: str | None = None, preferred: str | None = None
-) -> SelectionSnapshot:
+def snap(health: dict[str, bool | None], active: str | None = None, preferred: str | None = None) -> SelectionSnapshot:
     backends = tuple(BackendHealth(name, i, h) for i, (name, h) in enumerate(health.items()))
     return SelectionSnapshot(backends, active, preferred, started_at=0.0)
 
@@ -34,9 +32,7 @@ def test_start_waits_for_startup_delay() -> None:
     decision = decide(snap({"mysql/0": True}), 1.0, SelectionConfig(startup_delay_seconds=5.0))
     assert decision.active is None
     assert "startup_delay" in decision.reason
-    assert (
-        decide(snap({"mysql/0": True}), 5.0, SelectionConfig(startup_delay_seconds=5.0)).active == "mysql/0"
-    )
+    assert decide(snap({"mysql/0": True}), 5.0, SelectionConfig(startup_delay_seconds=5.0)).active == "mysql/0"
 
 
 def test_sticky_when_lower_index_comes_back() -> None:
@@ -59,9 +55,7 @@ def test_no_healthy_backend() -> None:
 
 
 def test_preferred_healthy_moves_and_is_consumed() -> None:
-    decision = decide(
-        snap({"mysql/0": True, "mysql/1": True}, active="mysql/0", preferred="mysql/1"), 10.0, CFG
-    )
+    decision = decide(snap({"mysql/0": True, "mysql/1": True}, active="mysql/0", preferred="mysql/1"), 10.0, CFG)
     assert decision.active == "mysql/1" and decision.preferred_consumed
     assert "preferred" in decision.reason
 
@@ -77,9 +71,7 @@ def test_preferred_not_consumed_during_startup() -> None:
 
 
 def test_preferred_unhealthy_keeps_current_and_says_so() -> None:
-    decision = decide(
-        snap({"mysql/0": True, "mysql/1": False}, active="mysql/0", preferred="mysql/1"), 10.0, CFG
-    )
+    decision = decide(snap({"mysql/0": True, "mysql/1": False}, active="mysql/0", preferred="mysql/1"), 10.0, CFG)
     assert decision.active == "mysql/0" and decision.preferred_consumed
     assert decision.reason == "preferred backend mysql/1 is unhealthy; staying on mysql/0"
 

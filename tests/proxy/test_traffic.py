@@ -24,26 +24,20 @@ def test_lease_expires_without_renewal() -> None:
 
 
 def test_lease_renewal_extends() -> None:
-    state = traffic.request(
-        traffic.initial(start_enabled=False), 100.0, enabled=True, message=None, lease_seconds=2.0
-    )
+    state = traffic.request(traffic.initial(start_enabled=False), 100.0, enabled=True, message=None, lease_seconds=2.0)
     state = traffic.request(state, 101.5, enabled=None, message=None, lease_seconds=2.0)
     assert traffic.evaluate(state, 103.0).enabled
     assert not traffic.evaluate(state, 103.5).enabled
 
 
 def test_renewal_after_expiry_is_refused() -> None:
-    state = traffic.request(
-        traffic.initial(start_enabled=False), 100.0, enabled=True, message=None, lease_seconds=1.0
-    )
+    state = traffic.request(traffic.initial(start_enabled=False), 100.0, enabled=True, message=None, lease_seconds=1.0)
     with pytest.raises(TrafficError, match="traffic is disabled"):
         traffic.request(state, 105.0, enabled=None, message=None, lease_seconds=1.0)
 
 
 def test_enable_without_lease_clears_lease() -> None:
-    state = traffic.request(
-        traffic.initial(start_enabled=False), 0.0, enabled=True, message=None, lease_seconds=1.0
-    )
+    state = traffic.request(traffic.initial(start_enabled=False), 0.0, enabled=True, message=None, lease_seconds=1.0)
     state = traffic.request(state, 0.5, enabled=True, message="manual", lease_seconds=None)
     assert traffic.evaluate(state, 1000.0).enabled
 
