@@ -295,3 +295,16 @@ def test_post_start(start_proxy: ProxyFactory, mariadbs: list[MariaDB], tmp_path
         timeout=30,
     )
     assert failed.returncode == 1 and "did not answer within 1 s" in failed.stderr
+
+
+def test_sql_strategy_reads_wsrep_status(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    """The sql probe logs in for real; a single non-Galera node has no wsrep status, so it is unhealthy."""
+    proxy = start_proxy(
+        backends_of(mariadbs), health_strategy="sql", monitor_user=APP_USER, monitor_password=APP_PASSWORD
+    )
+    wait_until(lambda: proxy.http("GET", "/v0/backends")[1][0]["healthDetail"] != "not polled yet", 5, "a poll")
+    backends = proxy.http("GET", "/v0/backends")[1]
+    assert [b["healthDetail"] for b in backends] == ["no wsrep status (not a Galera node?)"] * 2
+    assert proxy.cluster()["activeBackend"] is None
+    with pytest.raises(pymysql.err.OperationalError, match="has no healthy backend"):
+        proxy.connect()
