@@ -99,7 +99,7 @@ class Relay:
 class ClientSide(asyncio.Protocol):
     """The client's connection; owns the session and the connect to the backend."""
 
-    __slots__ = ("backend", "closed", "peer", "relay", "transport")
+    __slots__ = ("backend", "closed", "peer", "pending", "relay", "transport")
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
@@ -107,6 +107,7 @@ class ClientSide(asyncio.Protocol):
         self.peer: Any = None
         self.backend: Backend | None = None
         self.closed = False
+        self.pending: list[bytes] = []
 
     def connection_made(self, transport: Any) -> None:
         relay = self.relay
@@ -160,11 +161,19 @@ class ClientSide(asyncio.Protocol):
             peer.abort()
             return
         self.peer = peer
+        if self.pending:
+            peer.write(b"".join(self.pending))
+            self.pending.clear()
         self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         self.relay.stats.bytes_from_clients += len(data)
-        self.peer.write(data)
+        peer = self.peer
+        if peer is None:
+            # uvloop may deliver bytes read before pause_reading() took effect: keep them.
+            self.pending.append(data)
+            return
+        peer.write(data)
 
     def eof_received(self) -> bool:
         return False  # a half-closed client is a closed client: MySQL never half-closes
