@@ -1,10 +1,14 @@
-"""Invoke tasks: thin wrappers over ``src/cf_mysql_consul``. Run ``./inv --list``."""
+"""Invoke tasks, one namespace per area: thin wrappers over ``src/cf_mysql_consul``.
 
-from invoke import Collection
+Run ``./inv --list`` for the list, ``./inv --help TASK`` for a task's options.
+"""
 
-from cf_mysql_consul.tasks import lab, test
+from invoke.collection import Collection
+
+from cf_mysql_consul.tasks import bench, bosh, experiment, lab, release, test
 
 ns = Collection()
-ns.add_collection(Collection.from_module(lab, name="lab"))
-ns.add_task(test.test, name="test", default=False)
+for module, name in ((lab, "lab"), (bench, "bench"), (experiment, "experiment"), (release, "release"), (bosh, "bosh")):
+    ns.add_collection(Collection.from_module(module, name=name))
+ns.add_task(test.test, name="test")
 ns.configure({"run": {"echo": True, "pty": False}})

@@ -118,9 +118,6 @@ class Lab:
         try:
             order = self._bootstrap_order()
             for inst in order:
-                if any(procs.is_ours_and_alive(r) for r in self.records(inst)):
-                    self.log(f"{inst.name}: already running")
-                    continue
                 self.start(inst.name, wait_consul=False)
             for inst in self.deployment.with_job("consul_agent"):
                 self.wait_consul_agent(inst.name)
@@ -192,9 +189,10 @@ class Lab:
                 assert job is not None
                 self._start_job(inst, job, wait=wait, only={r.key for r in chosen})
             return
-        for job in inst.jobs:
-            self._start_job(inst, job, wait=wait and (wait_consul or job.name != "consul_agent"))
-        self.log(f"{inst.name} ({inst.address}): started in {time.monotonic() - t0:.1f}s")
+        started = [job.name for job in inst.jobs
+                   if self._start_job(inst, job, wait=wait and (wait_consul or job.name != "consul_agent"))]
+        if started:
+            self.log(f"{inst.name} ({inst.address}): started {', '.join(started)} in {time.monotonic() - t0:.1f}s")
 
     def _specs_for(self, inst: Instance, job: JobRef, *, bootstrap: bool) -> list[ProcessSpec]:
         stand_in = STAND_INS.get(job.name) if job.release != RELEASE_NAME else None
@@ -206,12 +204,15 @@ class Lab:
 
         return render_release_job(self.deployment, inst, job, self.instance_dir(inst), self.jobs_dirs)
 
-    def _start_job(self, inst: Instance, job: JobRef, *, wait: bool, only: set[str] | None = None) -> None:
-        """Start the processes of ``job`` that are not running (or just those in ``only``), then wait."""
+    def _start_job(self, inst: Instance, job: JobRef, *, wait: bool, only: set[str] | None = None) -> bool:
+        """Start the processes of ``job`` that are not running (or just those in ``only``), then wait.
+
+        Returns False when there was nothing to start.
+        """
         records = {r.key: r for r in self.records(inst) if r.key.split(".", 1)[0] == job.name}
         alive = {k for k, r in records.items() if procs.is_ours_and_alive(r)}
         if records and (alive == set(records) or (only is not None and only <= alive)):
-            return
+            return False
         bootstrap = job.name == "mysql" and not self._other_mysql_running(inst)
         stand_in = STAND_INS.get(job.name)
         if stand_in is not None and not alive:
@@ -222,7 +223,7 @@ class Lab:
                 continue
             table.put(procs.spawn(self.instance_dir(inst), spec, self.instance_dir(inst) / "sys" / "log" / spec.job))
         if not wait:
-            return
+            return True
         if job.name == "mysql":
             self.wait_synced(inst.name, timeout=120)
             if bootstrap:
@@ -230,6 +231,7 @@ class Lab:
         elif job.name == "consul_agent":
             self.wait_consul_agent(inst.name)
         self._post_start(inst, job)
+        return True
 
     def _post_start(self, inst: Instance, job: JobRef) -> None:
         script = self.instance_dir(inst) / "jobs" / job.name / "bin" / "post-start"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from invoke.context import Context
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from cf_mysql_consul.lab.lab import Lab, LabError
 
-console = Console()
+# Wide enough for the status table when output is a pipe or a CI log (rich assumes 80 there).
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _lab(manifest: str | None) -> Lab:

@@ -1,0 +1,138 @@
+"""The lab's mechanism on a small deployment of its own: a Galera node plus the tiny ``hello``
+job from tests/lab/fixtures (rendered templates, BPM processes, links, post-start), bad input,
+and ``down`` leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from cf_mysql_consul.lab import Lab, LabError, standins
+from cf_mysql_consul.release.renderer import RenderError
+from tests.conftest import relocated_manifest
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MINI = FIXTURES / "mini.yml"
+ROOT = Path(__file__).resolve().parents[2] / ".lab-test"
+
+
+def mini_lab(name: str, manifest: Path = MINI) -> Lab:
+    return Lab.from_manifest(manifest, root=ROOT / name, jobs_dirs=[FIXTURES / "jobs"], log=print)
+
+
+def private_manifest(tmp_path: Path) -> Path:
+    """The mini deployment on 127.0.22.x, so a test's own lab never meets the module's."""
+    return relocated_manifest(tmp_path / "mini.yml", source=MINI, old="127.0.21.", prefix="127.0.22.")
+
+
+def edited_manifest(tmp_path: Path, edit: dict[str, object]) -> Path:
+    raw = yaml.safe_load(private_manifest(tmp_path).read_text())
+    web = next(g for g in raw["instance_groups"] if g["name"] == "web")
+    web["jobs"][0].update(edit)
+    path = tmp_path / "mini.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def mini() -> Iterator[Lab]:
+    lab = mini_lab("mini")
+    lab.down(purge=True)
+    lab.up()
+    yield lab
+    lab.down(purge=True)
+
+
+def test_release_job_runs_from_its_rendered_templates_and_sees_var_vcap(mini: Lab) -> None:
+    web = mini.instance("web/0")
+    served = requests.get(f"http://{web.address}:8123/hello.json", timeout=5).json()
+    db = mini.instance("db/0")
+    assert served == {
+        "greeting": "bonjour", "secret_length": 6, "address": web.address, "instance": "web/0",
+        "mysql": [f"{db.address}:3306"],
+    }
+    assert (mini.instance_dir(web) / "sys" / "run" / "hello" / "post-start-ran").exists()
+    assert (mini.instance_dir(web) / "sys" / "log" / "hello" / "hello.stderr.log").exists()
+    assert os.listdir("/var/vcap") == []  # the host's /var/vcap stays empty
+
+
+def test_bpm_env_reaches_the_process(mini: Lab) -> None:
+    record = mini.table(mini.instance("web/0")).get("hello.hello")
+    assert record is not None
+    environ = Path(f"/proc/{record.pid}/environ").read_bytes().split(b"\0")
+    assert b"HELLO_GREETING=bonjour" in environ
+
+
+def test_stop_and_start_one_process(mini: Lab) -> None:
+    mini.stop("web/0", "hello")
+    assert not mini.is_running("web/0", "hello.hello")
+    mini.start("web/0")
+    assert mini.is_running("web/0", "hello.hello")
+    assert requests.get(f"http://{mini.instance('web/0').address}:8123/hello.json", timeout=5).ok
+
+
+def test_unknown_instance_is_named(mini: Lab) -> None:
+    with pytest.raises(Exception, match=r"unknown instance 'web/7'.*known: db/0, web/0"):
+        mini.kill("web/7")
+
+
+def test_down_leaves_no_process_behind(tmp_path: Path) -> None:
+    lab = mini_lab("down-check", private_manifest(tmp_path))
+    lab.down(purge=True)
+    try:
+        lab.up()
+        pids = lab.alive_pids()
+        assert len(pids) == 3  # mariadbd, galera-healthcheck, hello
+    finally:
+        lab.down(purge=True)
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists() and _not_zombie(pid)] == []
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_unknown_job_fails_before_anything_starts(tmp_path: Path) -> None:
+    lab = mini_lab("bad-job", edited_manifest(tmp_path, {"name": "no-such-job"}))
+    with pytest.raises(LabError, match="web/0: unknown job 'no-such-job' \\(release cf-mysql-consul\\)"):
+        lab.up()
+    assert lab.alive_pids() == []
+
+
+def test_missing_required_property_fails_at_render_naming_it(tmp_path: Path) -> None:
+    lab = mini_lab("bad-prop", edited_manifest(tmp_path, {"properties": {"hello": {"greeting": "hi"}}}))
+    lab.down(purge=True)
+    with pytest.raises(RenderError, match=r"hello.json.erb.*web/0.*Can't find property '\[\"hello.secret\"\]'"):
+        lab.up()
+    assert lab.alive_pids() == []  # the db node it had started was stopped again
+    lab.down(purge=True)
+
+
+def test_port_in_use_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
+    lab = mini_lab("busy-port", private_manifest(tmp_path))
+    lab.down(purge=True)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.22.1", 4567))
+        squatter.listen()
+        with pytest.raises(LabError, match=r"db/0: port 127\.0\.22\.1:4567 is already in use"):
+            lab.up()
+    assert lab.alive_pids() == []
+    lab.down(purge=True)
+
+
+def test_missing_debian_package_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A fake: an installed binary cannot be made to vanish for one test, so the path is redirected.
+    monkeypatch.setitem(standins.REQUIRED_BINARIES, "mysql", ("/nonexistent/mariadbd", "mariadb-server"))
+    with pytest.raises(RuntimeError, match=r"Debian package mariadb-server.*Run \./inv once"):
+        mini_lab("no-pkg", private_manifest(tmp_path)).up()
