@@ -1,6 +1,7 @@
-"""Shared fixtures. ``lab`` is ONE real lab (MariaDB Galera x2, garbd, Consul) for the whole
-test session, on addresses 127.0.20.x so that it never collides with a developer's own
-``./inv lab.up`` on 127.0.10.x (``LAB_TEST_PREFIX`` and ``LAB_TEST_ROOT`` move it). Tests that fault it must leave it healthy (``healthy_lab``).
+"""Shared fixtures. ``lab`` is ONE real lab (MariaDB Galera x2, garbd, Consul, proxies) for the
+whole test session, on 127.0.20.x so that it never collides with a developer's own
+``./inv lab.up`` on 127.0.10.x (``LAB_TEST_PREFIX`` and ``LAB_TEST_ROOT`` move it).
+Tests that fault it must leave it healthy (``healthy_lab``).
 """
 
 from __future__ import annotations

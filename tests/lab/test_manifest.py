@@ -66,3 +66,8 @@ def test_unknown_instance_and_group_are_named() -> None:
         dep.instance("b/0")
     with pytest.raises(ManifestError, match="unknown instance group 'b'"):
         dep.group("b")
+
+
+def test_address_prefix_moves_every_instance_keeping_the_last_octet() -> None:
+    dep = parse_manifest(base(), Path("m.yml"), address_prefix="127.0.33")
+    assert [i.address for i in dep.instances] == ["127.0.33.1", "127.0.33.2"]

@@ -10,6 +10,7 @@ releases run as stand-ins (``standins``), this release's jobs from their rendere
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import signal
 import socket
@@ -72,9 +73,16 @@ class Lab:
         self.log = log
 
     @classmethod
-    def from_manifest(cls, path: Path | None = None, **kwargs: Any) -> Lab:
-        """A lab for the manifest at ``path`` (the default lab manifest when None)."""
-        return cls(load_manifest(path), **kwargs)
+    def from_manifest(cls, path: Path | None = None, *, address_prefix: str | None = None, **kwargs: Any) -> Lab:
+        """A lab for the manifest at ``path`` (the default lab manifest when None).
+
+        The environment can move a whole lab: ``LAB_ADDRESS_PREFIX`` (e.g. ``127.0.11``) and
+        ``LAB_ROOT`` (its state directory), so two labs can run side by side on one machine.
+        """
+        prefix = address_prefix or os.environ.get("LAB_ADDRESS_PREFIX") or None
+        if "root" not in kwargs and os.environ.get("LAB_ROOT"):
+            kwargs["root"] = Path(os.environ["LAB_ROOT"])
+        return cls(load_manifest(path, address_prefix=prefix), **kwargs)
 
     # ---- paths and records -------------------------------------------------------------
     def instance(self, name: str) -> Instance:

@@ -132,11 +132,13 @@ def _parse_update(raw: dict[str, Any]) -> UpdatePolicy:
     )
 
 
-def _static_ips(group: dict[str, Any], where: str) -> list[str]:
+def _static_ips(group: dict[str, Any], where: str, prefix: str | None) -> list[str]:
     networks = _require(group, "networks", where)
     ips: list[str] = []
     for net in networks:
         ips.extend(str(ip) for ip in net.get("static_ips") or [])
+    if prefix:
+        ips = [prefix.rstrip(".") + "." + ip.rsplit(".", 1)[1] for ip in ips]
     for ip in ips:
         try:
             addr = ipaddress.ip_address(ip)
@@ -150,8 +152,12 @@ def _static_ips(group: dict[str, Any], where: str) -> list[str]:
     return ips
 
 
-def parse_manifest(raw: dict[str, Any], source: Path) -> Deployment:
-    """Turn a manifest's YAML data into a :class:`Deployment`, checking what the lab needs."""
+def parse_manifest(raw: dict[str, Any], source: Path, *, address_prefix: str | None = None) -> Deployment:
+    """Turn a manifest's YAML data into a :class:`Deployment`, checking what the lab needs.
+
+    ``address_prefix`` (e.g. ``127.0.11``) moves every static IP into that /24, keeping the
+    last octet: a second lab on the same machine with the same manifest.
+    """
     if not isinstance(raw, dict):
         raise ManifestError(f"{source}: a manifest is a YAML mapping with 'name' and 'instance_groups'")
     name = str(_require(raw, "name", str(source)))
@@ -162,7 +168,7 @@ def parse_manifest(raw: dict[str, Any], source: Path) -> Deployment:
         gname = str(_require(g, "name", "instance_groups[]"))
         where = f"instance_groups.{gname}"
         count = int(_require(g, "instances", where))
-        ips = _static_ips(g, where)
+        ips = _static_ips(g, where, address_prefix)
         if len(ips) < count:
             raise ManifestError(f"{where}: {count} instances but {len(ips)} static_ips; list one address per instance")
         group_props = g.get("properties") or {}
@@ -189,7 +195,7 @@ def parse_manifest(raw: dict[str, Any], source: Path) -> Deployment:
     )
 
 
-def load_manifest(path: Path | None = None) -> Deployment:
+def load_manifest(path: Path | None = None, *, address_prefix: str | None = None) -> Deployment:
     """Read and parse a manifest file (the lab's default one when ``path`` is None)."""
     path = path or DEFAULT_MANIFEST
     try:
@@ -198,4 +204,4 @@ def load_manifest(path: Path | None = None) -> Deployment:
         raise ManifestError(f"manifest {path} does not exist") from exc
     except yaml.YAMLError as exc:
         raise ManifestError(f"manifest {path} is not valid YAML: {exc}") from exc
-    return parse_manifest(raw, path)
+    return parse_manifest(raw, path, address_prefix=address_prefix)
