@@ -77,12 +77,15 @@ def cluster_name(ctx: JobContext) -> str:
 
 
 class MySQLStandIn:
-    """cf-mysql's ``mysql`` job: MariaDB 10.11 + Galera 4, rsync SST, plus a galera-healthcheck."""
+    """cf-mysql's ``mysql`` job: MariaDB 10.11 + Galera 4 (rsync SST, or ``cf_mysql.mysql.sst_method:
+    mariabackup`` for a non-blocking donor like cf-mysql's xtrabackup-v2), plus a galera-healthcheck."""
 
     ports: tuple[int, ...] = (3306, 4567, 4568, 4444, 9200)
     CONFIG = "/var/vcap/jobs/mysql/config/my.cnf"
     DATADIR = "/var/vcap/store/mysql"
     SOCKET = "/var/vcap/sys/run/mysql/mysqld.sock"
+    CTL_CONFIG = "/var/vcap/jobs/mysql/config/mysql_ctl.json"
+    CTL_EVENTS = "/var/vcap/sys/log/mysql/mysql_ctl.events.jsonl"
 
     def prepare(self, ctx: JobContext, *, bootstrap: bool) -> None:
         """Write my.cnf and the healthcheck config; initialise the datadir on first start."""
@@ -93,6 +96,10 @@ class MySQLStandIn:
             f"pc.recovery=FALSE"
         )
         peers = ",".join(galera_peers(ctx.deployment))
+        sst_method = str(ctx.prop("cf_mysql.mysql.sst_method", "rsync"))
+        if sst_method not in ("rsync", "mariabackup"):
+            raise ValueError(f"{ctx.instance.name}: property 'cf_mysql.mysql.sst_method' must be rsync or "
+                             f"mariabackup (cf-mysql's xtrabackup-v2), got {sst_method!r}")
         ctx.write(self.CONFIG, "\n".join([
             "[mysqld]",
             "user=mysql",
@@ -117,7 +124,8 @@ class MySQLStandIn:
             f"wsrep_cluster_address=gcomm://{peers}",
             f"wsrep_node_address={addr}",
             f"wsrep_node_name={ctx.instance.slug}",
-            "wsrep_sst_method=rsync",
+            f"wsrep_sst_method={sst_method}",
+            *(["wsrep_sst_auth=root:"] if sst_method == "mariabackup" else []),
             f"wsrep_sst_receive_address={addr}:4444",
             f'wsrep_provider_options="{provider_options}"',
             "wsrep_slave_threads=2",
@@ -150,10 +158,37 @@ class MySQLStandIn:
             mark_safe_to_bootstrap(datadir)
 
     def processes(self, ctx: JobContext, *, bootstrap: bool) -> list[ProcessSpec]:
-        """mariadbd (with ``--wsrep-new-cluster`` when bootstrapping) and the galera-healthcheck."""
+        """mariadbd (with ``--wsrep-new-cluster`` when bootstrapping) and the galera-healthcheck.
+
+        With ``lab.start_behaviour: cf-mysql`` the ``mysql.mariadbd`` process is cf-mysql's start
+        behaviour instead (``mysql_ctl``: wait for Synced within ``database_startup_timeout``,
+        stop and retry on timeout), which runs mariadbd as its child.
+        """
         args = [f"--defaults-file={self.CONFIG}"] + (["--wsrep-new-cluster"] if bootstrap else [])
+        mariadbd = ProcessSpec(job="mysql", name="mariadbd", executable="/usr/sbin/mariadbd", args=tuple(args))
+        behaviour = str(ctx.prop("lab.start_behaviour", "direct"))
+        if behaviour not in ("direct", "cf-mysql"):
+            raise ValueError(f"{ctx.instance.name}: property 'lab.start_behaviour' must be 'direct' or "
+                             f"'cf-mysql', got {behaviour!r}")
+        if behaviour == "cf-mysql":
+            timeout = ctx.prop("cf_mysql.mysql.database_startup_timeout", 150)
+            if not isinstance(timeout, int | float) or timeout <= 0:
+                raise ValueError(f"{ctx.instance.name}: property 'cf_mysql.mysql.database_startup_timeout' "
+                                 f"must be a positive number of seconds, got {timeout!r}")
+            ctx.write(self.CTL_CONFIG, json.dumps({
+                "mariadbd_argv": ["/usr/sbin/mariadbd", f"--defaults-file={self.CONFIG}"],
+                "bootstrap_arg": "--wsrep-new-cluster",
+                "socket": self.SOCKET,
+                "start_timeout_seconds": timeout,
+                "retry_delay_seconds": 1.0,
+                "events_path": self.CTL_EVENTS,
+            }, indent=2))
+            mariadbd = ProcessSpec(
+                job="mysql", name="mariadbd", executable=sys.executable,
+                args=("-m", "cf_mysql_consul.lab.mysql_ctl", self.CTL_CONFIG, *(["--bootstrap"] if bootstrap else [])),
+            )
         return [
-            ProcessSpec(job="mysql", name="mariadbd", executable="/usr/sbin/mariadbd", args=tuple(args)),
+            mariadbd,
             ProcessSpec(
                 job="mysql", name="galera-healthcheck", executable=sys.executable,
                 args=("-m", "cf_mysql_consul.lab.galera_healthcheck",
