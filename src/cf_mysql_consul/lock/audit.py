@@ -1,0 +1,203 @@
+"""Audit trail: consul-lock's activation log, and the check that no two proxies served at once.
+
+Each consul-lock appends JSON lines (wall time, monotonic time, LockIndex, session, reason)
+for every activation and deactivation. The ground truth of serving, though, is the proxy's own
+``events.jsonl`` (``traffic`` events with ``enabled``), since the proxy is what serves; the
+lock's log is a second view. Monotonic times compare across processes of one machine (the lab);
+on separate VMs compare wall times (``ts``) and allow for clock skew.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+PROXY_EVENTS = "sys/log/proxy/events.jsonl"
+LOCK_AUDIT = "sys/log/consul-lock/audit.jsonl"
+OPENING = {"activate"}
+CLOSING = {"deactivate", "release", "step_down", "lock_lost", "started"}
+
+
+class AuditLog:
+    """Append-only JSON lines, flushed per line."""
+
+    def __init__(self, path: str, instance: str) -> None:
+        self.path = path
+        self.instance = instance
+        self._file: TextIO | None = None
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self._file = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+        except OSError:
+            self._file = None
+
+    def write(self, event: str, reason: str, *, lock_index: int | None, session: str | None,
+              **fields: Any) -> dict[str, Any]:
+        """Record one event; returns the entry (also for the process log)."""
+        now = time.time()
+        entry = {
+            "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "monotonic": round(time.monotonic(), 6), "instance": self.instance, "event": event,
+            "lock_index": lock_index, "session": session, "reason": reason, **fields,
+        }
+        if self._file is not None:
+            self._file.write(json.dumps(entry, default=str) + "\n")
+        return entry
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The entries of a JSON-lines file (missing file = none; a torn line is skipped)."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict):
+            entries.append(item)
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """One instance serving from ``start`` to ``end`` (monotonic; ``inf`` = still serving)."""
+
+    instance: str
+    start: float
+    end: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """Two instances serving at the same time."""
+
+    first: Interval
+    second: Interval
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        """Length of the overlap."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """Serving intervals by the proxies' events (ground truth) and by the locks' logs."""
+
+    proxy_intervals: tuple[Interval, ...]
+    lock_intervals: tuple[Interval, ...]
+    overlaps: tuple[Overlap, ...]
+    lock_overlaps: tuple[Overlap, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when no two proxies served at once."""
+        return not self.overlaps
+
+    def describe(self) -> str:
+        """A readable summary for assertion messages and logs."""
+        lines = [f"{len(self.proxy_intervals)} serving intervals, {len(self.overlaps)} overlaps"]
+        lines += [f"  {i.instance}: {i.start:.3f} .. {i.end:.3f} {i.detail}" for i in self.proxy_intervals]
+        lines += [f"  OVERLAP {o.first.instance} & {o.second.instance}: {o.seconds * 1000:.1f} ms at {o.start:.3f}"
+                  for o in self.overlaps]
+        return "\n".join(lines)
+
+
+def proxy_intervals(instance: str, events: Iterable[dict[str, Any]]) -> list[Interval]:
+    """Serving intervals from one proxy's ``events.jsonl``: ``traffic`` enabled -> disabled.
+
+    A ``started``/``stopped`` event closes an open interval (the process ended before it).
+    """
+    out: list[Interval] = []
+    opened: tuple[float, str] | None = None
+    for e in sorted(events, key=lambda e: float(e.get("monotonic", 0))):
+        t = float(e.get("monotonic", 0))
+        kind = e.get("event")
+        if kind == "traffic" and e.get("enabled") and opened is None:
+            opened = (t, str(e.get("reason") or e.get("message", "")))
+        elif opened is not None and ((kind == "traffic" and not e.get("enabled")) or kind in ("started", "stopped")):
+            out.append(Interval(instance, opened[0], t, opened[1][:80]))
+            opened = None
+    if opened is not None:
+        out.append(Interval(instance, opened[0], math.inf, opened[1][:80]))
+    return out
+
+
+def lock_intervals(instance: str, entries: Iterable[dict[str, Any]]) -> list[Interval]:
+    """Serving intervals as one consul-lock logged them (activate -> deactivate/release/...)."""
+    out: list[Interval] = []
+    opened: tuple[float, str] | None = None
+    for e in sorted(entries, key=lambda e: float(e.get("monotonic", 0))):
+        t = float(e.get("monotonic", 0))
+        if e.get("event") in OPENING and opened is None:
+            opened = (t, f"LockIndex {e.get('lock_index')}")
+        elif e.get("event") in CLOSING and opened is not None:
+            out.append(Interval(instance, opened[0], t, opened[1]))
+            opened = None
+    if opened is not None:
+        out.append(Interval(instance, opened[0], math.inf, opened[1]))
+    return out
+
+
+def subtract(intervals: list[Interval], windows: Iterable[tuple[float, float]]) -> list[Interval]:
+    """Remove ``windows`` (times the caller made the process unable to serve: killed, paused)."""
+    result = intervals
+    for lo, hi in windows:
+        cut: list[Interval] = []
+        for i in result:
+            if i.end <= lo or i.start >= hi:
+                cut.append(i)
+                continue
+            if i.start < lo:
+                cut.append(Interval(i.instance, i.start, lo, i.detail))
+            if i.end > hi:
+                cut.append(Interval(i.instance, hi, i.end, i.detail))
+        result = cut
+    return result
+
+
+def overlaps(intervals: Iterable[Interval]) -> list[Overlap]:
+    """Every pair of intervals of different instances that intersect."""
+    items = sorted(intervals, key=lambda i: i.start)
+    found = []
+    for n, a in enumerate(items):
+        for b in items[n + 1:]:
+            if b.start >= a.end:
+                break
+            if a.instance != b.instance:
+                found.append(Overlap(a, b, b.start, min(a.end, b.end)))
+    return found
+
+
+def clip(intervals: Iterable[Interval], since: float) -> list[Interval]:
+    """Only what lies after ``since``."""
+    return [Interval(i.instance, max(i.start, since), i.end, i.detail) for i in intervals if i.end > since]
+
+
+def audit(instance_dirs: Mapping[str, Path], *, since: float = 0.0,
+          not_serving: Mapping[str, Iterable[tuple[float, float]]] | None = None) -> AuditReport:
+    """Audit the proxies whose /var/vcap directories are ``instance_dirs`` (name -> dir).
+
+    ``not_serving`` lists, per instance, monotonic windows in which the caller knows the proxy
+    process could not serve (SIGKILLed until restarted, SIGSTOPped until SIGCONT).
+    """
+    proxies: list[Interval] = []
+    locks: list[Interval] = []
+    for name, base in instance_dirs.items():
+        windows = list((not_serving or {}).get(name, ()))
+        proxies += clip(subtract(proxy_intervals(name, read_jsonl(base / PROXY_EVENTS)), windows), since)
+        locks += clip(subtract(lock_intervals(name, read_jsonl(base / LOCK_AUDIT)), windows), since)
+    return AuditReport(tuple(sorted(proxies, key=lambda i: i.start)), tuple(sorted(locks, key=lambda i: i.start)),
+                       tuple(overlaps(proxies)), tuple(overlaps(locks)))

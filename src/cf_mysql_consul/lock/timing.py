@@ -1,0 +1,130 @@
+"""The lock's safety arithmetic, in one place, checked at start-up (refused, never adjusted).
+
+The rule (as Patroni's): the local proxy stops serving BEFORE Consul could let anyone else
+hold the key. Consul lets the key go in three ways, each with its own earliest moment:
+
+1. Session TTL expiry: no earlier than ``session_ttl`` after the last renewal that reached the
+   server (servers actually wait up to 2x). The holder renews the session every cycle and
+   grants the proxy a lease only if ``now + proxy_timeout + lease <= renewed_at + session_ttl``.
+2. The heartbeat check (a TTL check this job passes every cycle) going critical because this
+   job died or hung: the key is free no earlier than ``heartbeat_at + heartbeat_ttl + lock_delay``.
+   The lease is granted in the same cycle, at most ``consul_timeout`` after the heartbeat, so
+   ``consul_timeout + proxy_timeout + lease < heartbeat_ttl + lock_delay``.
+3. ``serfHealth`` or the proxy's ``/live`` check going critical while this job runs: the key's
+   Session is cleared at once, the holder's blocking watch returns within milliseconds and it
+   disables traffic within ``proxy_timeout``; ``lock_delay`` must cover that reaction.
+   (When the whole instance is cut off from the servers, every Consul call fails and the
+   holder disables traffic after at most ``renew_interval + consul_timeout``, while gossip
+   needs longer than that to declare the node failed.)
+
+Everything here is pure; ``check`` raises ``TimingError`` naming the property to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONSUL_MIN_TTL_SECONDS = 10
+CONSUL_MAX_TTL_SECONDS = 86400
+WATCH_REACTION_SECONDS = 0.25
+"""Allowance for a blocking watch to return and the loop to act, on top of ``proxy_timeout``."""
+CYCLE_CONSUL_CALLS = 3
+"""Consul calls in one holder cycle before the lease is granted: heartbeat, renew, key read."""
+
+
+class TimingError(ValueError):
+    """A timing property breaks the safety rule; the message names it and the bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The timing properties of the job (seconds), with their property names as field names."""
+
+    session_ttl_seconds: float = 10
+    lock_delay_seconds: float = 1
+    lease_seconds: float = 2.5
+    renew_interval_seconds: float = 1
+    heartbeat_ttl_seconds: float = 4
+    consul_timeout_seconds: float = 1
+    proxy_timeout_seconds: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Margins:
+    """How much room each rule leaves (seconds); all positive for an accepted config."""
+
+    session_ttl: float
+    heartbeat: float
+    reaction: float
+
+    def describe(self) -> str:
+        """One line for the start-up log."""
+        return (f"safety margins: session TTL {self.session_ttl:.2f} s, heartbeat {self.heartbeat:.2f} s, "
+                f"invalidation reaction {self.reaction:.2f} s")
+
+
+def check(t: Timing) -> Margins:
+    """Validate ``t``; return the margins or raise ``TimingError`` naming the property."""
+    for name in ("session_ttl_seconds", "lease_seconds", "renew_interval_seconds", "heartbeat_ttl_seconds",
+                 "consul_timeout_seconds", "proxy_timeout_seconds"):
+        if not getattr(t, name) > 0:
+            raise TimingError(f"property '{name}' must be > 0 seconds, got {getattr(t, name)}")
+    ttl = t.session_ttl_seconds
+    if not CONSUL_MIN_TTL_SECONDS <= ttl <= CONSUL_MAX_TTL_SECONDS or ttl != int(ttl):
+        raise TimingError(f"property 'session_ttl_seconds' must be a whole number of seconds between "
+                          f"{CONSUL_MIN_TTL_SECONDS} and {CONSUL_MAX_TTL_SECONDS} (Consul's limits), got {ttl}")
+    delay = t.lock_delay_seconds
+    if delay < 0 or delay != int(delay) or delay > 60:
+        raise TimingError(f"property 'lock_delay_seconds' must be a whole number of seconds from 0 to 60, got {delay}")
+    if t.lease_seconds <= t.renew_interval_seconds + t.proxy_timeout_seconds:
+        raise TimingError(
+            f"property 'lease_seconds' ({t.lease_seconds:g}) must be longer than renew_interval_seconds "
+            f"({t.renew_interval_seconds:g}) + proxy_timeout_seconds ({t.proxy_timeout_seconds:g}), or the lease "
+            f"runs out between two renewals")
+    if t.heartbeat_ttl_seconds <= t.renew_interval_seconds + t.consul_timeout_seconds:
+        raise TimingError(
+            f"property 'heartbeat_ttl_seconds' ({t.heartbeat_ttl_seconds:g}) must be longer than "
+            f"renew_interval_seconds + consul_timeout_seconds "
+            f"({t.renew_interval_seconds + t.consul_timeout_seconds:g}), "
+            f"or the heartbeat check fails while this job is healthy")
+    cycle = CYCLE_CONSUL_CALLS * t.consul_timeout_seconds
+    session_room = ttl - (t.renew_interval_seconds + cycle + t.proxy_timeout_seconds + t.lease_seconds)
+    if session_room <= 0:
+        raise TimingError(
+            f"property 'lease_seconds' ({t.lease_seconds:g}) too long for session_ttl_seconds ({ttl:g}): "
+            f"renew_interval ({t.renew_interval_seconds:g}) + {CYCLE_CONSUL_CALLS} x consul_timeout ({cycle:g}) + "
+            f"proxy_timeout ({t.proxy_timeout_seconds:g}) + lease must stay under the session TTL, so the proxy "
+            f"stops serving before Consul could expire the session")
+    reaction_room = delay - (t.proxy_timeout_seconds + WATCH_REACTION_SECONDS)
+    if reaction_room < 0:
+        raise TimingError(
+            f"property 'lock_delay_seconds' ({delay:g}) must be at least proxy_timeout_seconds "
+            f"({t.proxy_timeout_seconds:g}) + {WATCH_REACTION_SECONDS:g} s, the time the holder needs to "
+            f"disable traffic after Consul invalidates its session")
+    heartbeat_room = (t.heartbeat_ttl_seconds + delay) - (
+        t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
+    if heartbeat_room <= 0:
+        raise TimingError(
+            f"property 'lease_seconds' ({t.lease_seconds:g}) too long: consul_timeout ({t.consul_timeout_seconds:g}) "
+            f"+ proxy_timeout ({t.proxy_timeout_seconds:g}) + lease must stay under heartbeat_ttl_seconds "
+            f"({t.heartbeat_ttl_seconds:g}) + lock_delay_seconds ({delay:g}), so a dead or hung consul-lock's proxy "
+            f"stops serving before anyone else can take the key")
+    return Margins(session_room, heartbeat_room, reaction_room)
+
+
+def lease_allowed(t: Timing, now: float, *, session_ok_at: float | None, heartbeat_ok_at: float | None) -> str | None:
+    """None when a lease granted at ``now`` ends before Consul could free the key; else why not.
+
+    ``session_ok_at`` and ``heartbeat_ok_at`` are the monotonic SEND times of the last
+    successful session renewal and heartbeat (the server saw them no earlier).
+    """
+    ends = now + t.proxy_timeout_seconds + t.lease_seconds
+    if session_ok_at is None:
+        return "no session renewal yet"
+    if ends > session_ok_at + t.session_ttl_seconds:
+        return f"last session renewal {now - session_ok_at:.1f} s ago: a lease could outlive the session TTL"
+    if heartbeat_ok_at is None:
+        return "no heartbeat yet"
+    if ends >= heartbeat_ok_at + t.heartbeat_ttl_seconds + t.lock_delay_seconds:
+        return f"last heartbeat {now - heartbeat_ok_at:.1f} s ago: a lease could outlive the heartbeat check"
+    return None
