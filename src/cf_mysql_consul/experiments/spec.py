@@ -1,0 +1,155 @@
+"""Experiment definitions: YAML data files under ``definitions/``, one per scenario.
+
+A definition names its topology (a manifest, BOSH ops-file operations, whether the Consul lock
+must run, how clients find MySQL), the workload (benchmark-bbs keys), the faults (each at a
+point in inserted LRPs during seeding, or seconds into the measurement), and what the verdict
+expects. ``scaled(spec, F)`` multiplies the LRP count and every fault point by ``F``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFINITIONS = Path(__file__).parent / "definitions"
+ACTIONS = ("kill", "start", "stop", "pause", "resume", "rolling_deploy")
+TARGETS = ("master_mysql", "active_proxy", "active_proxy_vm")
+
+
+class SpecError(ValueError):
+    """A definition is invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault: when (``inserted`` LRPs during seeding, or ``measurement_seconds``), what, on what.
+
+    ``target`` is ``master_mysql`` (the node the active proxy sends clients to),
+    ``active_proxy`` (its proxy process), ``active_proxy_vm`` (every process of that instance),
+    an instance name (``mysql/1``), or the ``id`` of an earlier fault (the same instance).
+    """
+
+    id: str
+    action: str
+    target: str = ""
+    inserted: int | None = None
+    measurement_seconds: float | None = None
+    process: str | None = None
+    groups: tuple[str, ...] = ()
+
+    @property
+    def when(self) -> str:
+        """Human form of the trigger."""
+        if self.inserted is not None:
+            return f"at {self.inserted} inserted LRPs"
+        return f"{self.measurement_seconds:g} s into the measurement"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """What the lab must look like: ``lock`` True (consul-lock elects), False (no lock), or None (either)."""
+
+    manifest: str | None = None
+    ops: tuple[dict[str, Any], ...] = ()
+    lock: bool | None = None
+    clients: str = "auto"  # fixed | dns | auto (dns when the lock runs, else fixed)
+    proxies: tuple[str, ...] = ("proxy/0", "proxy/1")
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """Verdict settings beyond benchmark-bbs's error tolerance."""
+
+    max_op_seconds: float | None = None
+    max_actual_error_rate: float | None = None
+    rejoin_timeout_seconds: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """One scenario."""
+
+    name: str
+    title: str
+    description: str
+    seed_section: str
+    topology: Topology
+    workload: dict[str, Any]
+    faults: tuple[Fault, ...]
+    expect: Expect = field(default_factory=Expect)
+    source: Path | None = None
+
+    @property
+    def needs_rolling_deploy(self) -> bool:
+        """True when a fault is a rolling deploy (the lab's ``deploy.rolling_deploy``)."""
+        return any(f.action == "rolling_deploy" for f in self.faults)
+
+
+def _fault(raw: dict[str, Any], n: int, where: str, known: set[str]) -> Fault:
+    at = raw.get("at") or {}
+    action = str(raw.get("action", ""))
+    if action not in ACTIONS:
+        raise SpecError(f"{where}: faults[{n}].action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    target = str(raw.get("target", ""))
+    if action != "rolling_deploy" and not (target in TARGETS or target in known or "/" in target):
+        raise SpecError(f"{where}: faults[{n}].target {target!r} is not {', '.join(TARGETS)}, an instance "
+                        f"name, or the id of an earlier fault ({', '.join(sorted(known)) or 'none yet'})")
+    inserted, seconds = at.get("inserted"), at.get("measurement_seconds")
+    if (inserted is None) == (seconds is None):
+        raise SpecError(f"{where}: faults[{n}].at needs exactly one of inserted / measurement_seconds")
+    return Fault(id=str(raw.get("id", f"fault{n}")), action=action, target=target,
+                 inserted=int(inserted) if inserted is not None else None,
+                 measurement_seconds=float(seconds) if seconds is not None else None,
+                 process=raw.get("process"), groups=tuple(raw.get("groups") or ()))
+
+
+def parse(raw: dict[str, Any], source: Path | None = None) -> Experiment:
+    """Check and convert one definition's YAML data."""
+    where = str(source or "experiment")
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise SpecError(f"{where}: a definition is a mapping with at least 'name', 'workload' and 'faults'")
+    topo = raw.get("topology") or {}
+    if topo.get("clients", "auto") not in ("auto", "fixed", "dns"):
+        raise SpecError(f"{where}: topology.clients must be auto, fixed or dns")
+    faults: list[Fault] = []
+    for n, f in enumerate(raw.get("faults") or []):
+        faults.append(_fault(f, n, where, {x.id for x in faults}))
+    expect = raw.get("expect") or {}
+    return Experiment(
+        name=str(raw["name"]), title=str(raw.get("title", raw["name"])),
+        description=str(raw.get("description", "")).strip(), seed_section=str(raw.get("seed_section", "")),
+        topology=Topology(manifest=topo.get("manifest"), ops=tuple(topo.get("ops") or ()), lock=topo.get("lock"),
+                          clients=str(topo.get("clients", "auto")),
+                          proxies=tuple(topo.get("proxies") or ("proxy/0", "proxy/1"))),
+        workload=dict(raw.get("workload") or {}), faults=tuple(faults),
+        expect=Expect(**expect), source=source,
+    )
+
+
+def load(name_or_path: str | Path) -> Experiment:
+    """A definition by name (``exp2``) or path."""
+    path = Path(name_or_path)
+    if not path.exists():
+        path = DEFINITIONS / f"{name_or_path}.yml"
+    if not path.exists():
+        raise SpecError(f"no experiment {name_or_path!r}; known: {', '.join(names())}")
+    return parse(yaml.safe_load(path.read_text()), path)
+
+
+def names() -> list[str]:
+    """Every definition's name, sorted."""
+    return sorted(p.stem for p in DEFINITIONS.glob("*.yml"))
+
+
+def scaled(spec: Experiment, factor: float) -> Experiment:
+    """The same experiment with ``desired_lrps`` and every ``inserted`` point multiplied by ``factor``."""
+    if factor <= 0:
+        raise SpecError(f"--scale must be > 0, got {factor}")
+    workload = dict(spec.workload)
+    workload["desired_lrps"] = max(1, round(int(workload.get("desired_lrps", 5000)) * factor))
+    faults = tuple(replace(f, inserted=max(1, round(f.inserted * factor))) if f.inserted is not None else f
+                   for f in spec.faults)
+    return replace(spec, workload=workload, faults=faults)
