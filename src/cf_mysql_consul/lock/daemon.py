@@ -186,6 +186,7 @@ class LockDaemon:
                     ttl=t.session_ttl_seconds, lock_delay=t.lock_delay_seconds)
                 m.session_ok_at = sent
                 self._event("session", f"created session {m.session[:8]}")
+                self.wake.set()  # race at once instead of one renew interval later
             except ConsulUnavailable as exc:
                 log.info("cannot create a session yet: %s", exc)
         elif d.action is Action.ACQUIRE:
