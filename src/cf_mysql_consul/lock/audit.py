@@ -75,6 +75,7 @@ class Interval:
     start: float
     end: float
     detail: str = ""
+    ended_by: str = "disabled"  # or "restart" (the process died at an unknown time before), "open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,8 @@ class AuditReport:
     def describe(self) -> str:
         """A readable summary for assertion messages and logs."""
         lines = [f"{len(self.proxy_intervals)} serving intervals, {len(self.overlaps)} overlaps"]
-        lines += [f"  {i.instance}: {i.start:.3f} .. {i.end:.3f} {i.detail}" for i in self.proxy_intervals]
+        lines += [f"  {i.instance}: {i.start:.3f} .. {i.end:.3f} ({i.ended_by}) {i.detail}"
+                  for i in self.proxy_intervals]
         lines += [f"  OVERLAP {o.first.instance} & {o.second.instance}: {o.seconds * 1000:.1f} ms at {o.start:.3f}"
                   for o in self.overlaps]
         return "\n".join(lines)
@@ -128,10 +130,24 @@ def proxy_intervals(instance: str, events: Iterable[dict[str, Any]]) -> list[Int
         if kind == "traffic" and e.get("enabled") and opened is None:
             opened = (t, str(e.get("reason") or e.get("message", "")))
         elif opened is not None and ((kind == "traffic" and not e.get("enabled")) or kind in ("started", "stopped")):
-            out.append(Interval(instance, opened[0], t, opened[1][:80]))
+            out.append(Interval(instance, opened[0], t, opened[1][:80], "restart" if kind == "started" else "disabled"))
             opened = None
     if opened is not None:
-        out.append(Interval(instance, opened[0], math.inf, opened[1][:80]))
+        out.append(Interval(instance, opened[0], math.inf, opened[1][:80], "open"))
+    return out
+
+
+def bound_deaths(intervals: list[Interval], gone_at: Iterable[float]) -> list[Interval]:
+    """End intervals the proxy never closed itself (it was killed) at the first moment its
+    consul-lock found the API refusing connections (``proxy_gone``): the process was dead by then."""
+    times = sorted(gone_at)
+    out = []
+    for i in intervals:
+        if i.ended_by in ("restart", "open"):
+            seen = next((t for t in times if i.start < t < i.end), None)
+            if seen is not None:
+                i = Interval(i.instance, i.start, seen, i.detail, "proxy gone")
+        out.append(i)
     return out
 
 
@@ -161,9 +177,9 @@ def subtract(intervals: list[Interval], windows: Iterable[tuple[float, float]]) 
                 cut.append(i)
                 continue
             if i.start < lo:
-                cut.append(Interval(i.instance, i.start, lo, i.detail))
+                cut.append(Interval(i.instance, i.start, lo, i.detail, "not serving"))
             if i.end > hi:
-                cut.append(Interval(i.instance, hi, i.end, i.detail))
+                cut.append(Interval(i.instance, hi, i.end, i.detail, i.ended_by))
         result = cut
     return result
 
@@ -183,7 +199,7 @@ def overlaps(intervals: Iterable[Interval]) -> list[Overlap]:
 
 def clip(intervals: Iterable[Interval], since: float) -> list[Interval]:
     """Only what lies after ``since``."""
-    return [Interval(i.instance, max(i.start, since), i.end, i.detail) for i in intervals if i.end > since]
+    return [Interval(i.instance, max(i.start, since), i.end, i.detail, i.ended_by) for i in intervals if i.end > since]
 
 
 def audit(instance_dirs: Mapping[str, Path], *, since: float = 0.0,
@@ -197,7 +213,10 @@ def audit(instance_dirs: Mapping[str, Path], *, since: float = 0.0,
     locks: list[Interval] = []
     for name, base in instance_dirs.items():
         windows = list((not_serving or {}).get(name, ()))
-        proxies += clip(subtract(proxy_intervals(name, read_jsonl(base / PROXY_EVENTS)), windows), since)
-        locks += clip(subtract(lock_intervals(name, read_jsonl(base / LOCK_AUDIT)), windows), since)
+        lock_log = read_jsonl(base / LOCK_AUDIT)
+        served = bound_deaths(proxy_intervals(name, read_jsonl(base / PROXY_EVENTS)),
+                              (float(e.get("monotonic", 0)) for e in lock_log if e.get("proxy_gone")))
+        proxies += clip(subtract(served, windows), since)
+        locks += clip(subtract(lock_intervals(name, lock_log), windows), since)
     return AuditReport(tuple(sorted(proxies, key=lambda i: i.start)), tuple(sorted(locks, key=lambda i: i.start)),
                        tuple(overlaps(proxies)), tuple(overlaps(locks)))

@@ -269,15 +269,17 @@ class LockDaemon:
     def _disable(self, reason: str) -> None:
         """Traffic off FIRST (best effort: a dead proxy serves nothing, a hung one runs out of lease)."""
         m = self.memory
+        gone = False
         try:
             self.proxy.disable(f"disabled by consul-lock: {reason}")
             outcome = "traffic disabled"
         except ProxyGone:
-            outcome = "proxy gone"
+            outcome, gone = "proxy gone", True
         except ProxyError as exc:
             outcome = f"disable failed ({exc}); the lease runs out by itself"
         if m.active:
-            self._event("deactivate", f"{reason} ({outcome})")
+            # proxy_gone: its API refused connections, so no proxy process was serving by now.
+            self._event("deactivate", f"{reason} ({outcome})", proxy_gone=gone)
         m.active = False
         m.lease_ok_at = None
 
