@@ -1,0 +1,1 @@
+"""Benchmarks: the proxy against HAProxy and a direct connection, failover outage (``bench.*``)."""
