@@ -1,25 +1,58 @@
 """Every bosh task prints the exact bosh command lines with ``--dry-run``, says so clearly when
 the bosh CLI is missing, and runs exactly those argv when it is there.
 
-The bosh CLI cannot be installed here, so ``test_with_a_cli_the_same_argv_run`` puts a tiny
-recorder script named ``bosh`` on PATH: a stand-in for a part this machine cannot have.
+The tasks run in-process through invoke's ``Program`` with the repository's ``tasks.py``
+namespace (as ``./inv`` runs them), with PATH set for each test. The bosh CLI cannot be
+installed here, so ``test_with_a_cli_the_same_argv_run`` puts a tiny recorder script named
+``bosh`` on PATH: a stand-in for a part this machine cannot have.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
+import importlib.util
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from invoke.program import Program
 
 REPO = Path(__file__).resolve().parents[2]
-INV = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO)]
 
 
-def run_task(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": path if path is not None else "/usr/bin:/bin"}
-    return subprocess.run([*INV, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+def _namespace():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("repo_tasks", REPO / "tasks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ns
+
+
+NAMESPACE = _namespace()
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(autouse=True)
+def no_bosh_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+
+
+def run_task(*args: str) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            Program(namespace=NAMESPACE).run(["inv", *args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def lines(out: str) -> list[str]:
@@ -67,14 +100,15 @@ def test_unknown_ops_file_is_refused_with_the_known_names() -> None:
     assert proc.returncode != 0 and "exp1-single-registered-proxy" in proc.stderr
 
 
-def test_with_a_cli_the_same_argv_run(tmp_path: Path) -> None:
+def test_with_a_cli_the_same_argv_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recorder named ``bosh`` on PATH: the task runs it with the argv the dry run printed."""
     record = tmp_path / "argv"
     fake = tmp_path / "bin" / "bosh"
     fake.parent.mkdir()
     fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}\n')
     fake.chmod(0o755)
-    proc = run_task("bosh.errand", "-e", "lite", path=f"{fake.parent}:/usr/bin:/bin")
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    proc = run_task("bosh.errand", "-e", "lite")
     assert proc.returncode == 0, proc.stderr
     assert "running: bosh -e lite -d cf-mysql-consul -n run-errand benchmark-bbs" in proc.stdout
     assert record.read_text().splitlines() == ["-e", "lite", "-d", "cf-mysql-consul", "-n", "run-errand",
