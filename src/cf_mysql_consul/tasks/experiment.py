@@ -1,1 +1,110 @@
-"""``experiment.*`` tasks."""
+"""``experiment.*`` tasks: run the seed's experiments on the lab (or bosh-lite), list them, compare runs."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cf_mysql_consul.experiments import compare as compare_runs
+from cf_mysql_consul.experiments import runner, spec
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+class RichHooks:
+    """A progress bar per workload phase."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def phase(self, name: str, total: int) -> None:
+        """Add the phase's bar."""
+        self.tasks[name] = self.progress.add_task(name, total=total)
+
+    def advance(self, name: str, done: int) -> None:
+        """Move the bar."""
+        self.progress.update(self.tasks[name], completed=done)
+
+
+def _print_result(result: runner.RunResult) -> None:
+    colour = {"PASSED": "green", "FAILED": "red", "SKIPPED": "yellow"}[result.verdict.status]
+    table = Table(title=f"{result.spec.name}: {result.spec.title}")
+    for col in ("check", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in result.verdict.checks:
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAILED[/]", c.detail)
+    if result.verdict.checks:
+        console.print(table)
+    probe = result.figures.get("throughput_probe")
+    if probe:
+        console.print(f"seeding throughput: {probe['through_proxy']:.0f} LRPs/s through the proxy, "
+                      f"{probe['direct_to_node']:.0f} LRPs/s directly to a node")
+    console.print(f"[bold {colour}]{result.verdict.status}[/]: {result.verdict.summary}")
+    console.print(f"report: {result.out / 'report.html'}  ({result.seconds:.0f}s)")
+
+
+@task(name="run", help={"name": "experiment name (see experiment.list) or a definition file",
+            "target": "lab (default: the local lab, brought up from nothing) or bosh (a bosh-lite deployment)",
+            "scale": "multiply the LRP count and the fault points (e.g. 0.04 = 2,000 LRPs)",
+            "out": "run directory (default .experiments/NAME-TIMESTAMP)",
+            "clients": "auto (default), fixed or dns", "keep_lab": "leave the lab running afterwards",
+            "probe_lrps": "after the run, seed this many LRPs through the proxy and directly to a node (LRPs/s)"})
+def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: str | None = None,
+        clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000) -> None:
+    """Run one experiment end to end; exits non-zero unless the verdict is PASSED (SKIPPED exits 0)."""
+    definition = spec.load(name)
+    if target == "bosh":
+        if shutil.which("bosh") is None:
+            raise Exit("--target bosh needs the bosh CLI on PATH and a bosh-lite deployment of this release "
+                       "(see the bosh.* tasks); run the errand with: bosh -d cf-mysql-consul run-errand benchmark-bbs",
+                       code=2)
+        raise Exit("--target bosh: driving faults on a BOSH deployment is not implemented yet; the workload runs "
+                   "there as the benchmark-bbs errand (jobs/benchmark-bbs)", code=2)
+    if target != "lab":
+        raise Exit(f"--target must be lab or bosh, got {target!r}", code=2)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        result = runner.run(definition, scale=scale, out=Path(out) if out else None, clients=clients,
+                            keep_lab=keep_lab, display=RichHooks(progress),
+                            probe_lrps=round(probe_lrps * min(scale, 1)),
+                            log=lambda line: progress.console.print(f"[dim]{line}[/]"))
+    _print_result(result)
+    if result.verdict.status == "FAILED":
+        raise Exit(code=1)
+
+
+@task(name="list")
+def list_(c: Context) -> None:
+    """Every experiment definition: name, LRPs, faults, title."""
+    table = Table(title="experiments")
+    for col in ("name", "LRPs", "faults", "title"):
+        table.add_column(col, overflow="fold")
+    for name in spec.names():
+        d = spec.load(name)
+        faults = "; ".join(f"{f.action} {f.target or ','.join(f.groups) or 'all'} {f.when}" for f in d.faults)
+        table.add_row(d.name, str(d.workload.get("desired_lrps", "")), faults, d.title)
+    console.print(table)
+
+
+@task(iterable=["run"], help={"run": "a run directory (repeat --run for each; default: every run in .experiments/)"})
+def compare(c: Context, run: list[str] | None = None) -> None:
+    """Side-by-side table of runs, with the seed's published figures as a column."""
+    paths = [Path(r) for r in run] if run else sorted(p for p in runner.RUNS_DIR.glob("*") if p.is_dir())
+    if not paths:
+        raise Exit(f"no runs given and none under {runner.RUNS_DIR}", code=2)
+    header, rows = compare_runs.rows([compare_runs.load_run(p) for p in paths])
+    table = Table(title="runs vs seed")
+    for col in header:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -1,0 +1,55 @@
+"""Side by side: several runs' figures per metric, with the seed's published figures as a column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cf_mysql_consul.bbs.metrics import ALL_METRICS
+from cf_mysql_consul.experiments.verdict import seed_figures
+
+
+def load_run(path: Path) -> dict[str, Any]:
+    """A run directory (or its run.json / verdict.json) -> {name, status, metrics, figures}."""
+    base = path if path.is_dir() else path.parent
+    verdict = json.loads((base / "verdict.json").read_text()) if (base / "verdict.json").exists() else {}
+    run = json.loads((base / "run.json").read_text()) if (base / "run.json").exists() else {}
+    return {"dir": str(base), "experiment": verdict.get("experiment", run.get("experiment", base.name)),
+            "status": verdict.get("status", "?"), "metrics": run.get("metrics", {}),
+            "figures": verdict.get("figures", {}), "throughput": run.get("throughput_probe", {}),
+            "seeding_lrps_per_second": run.get("seeding_lrps_per_second")}
+
+
+def rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per metric (avg / max s, error rate), one column per run, then the seed."""
+    names = sorted({r["experiment"] for r in runs})
+    seeds = seed_figures()
+    header = ["metric", *[f"{r['experiment']} ({Path(r['dir']).name})" for r in runs],
+              *[f"seed {n}" for n in names if n in seeds]]
+    out: list[list[str]] = [["verdict", *[r["status"] for r in runs],
+                             *[str(seeds[n].get("outcome", "")) for n in names if n in seeds]]]
+    for metric, label in ALL_METRICS.items():
+        cells = []
+        for r in runs:
+            m = r["metrics"].get(metric)
+            if m is None:
+                cells.append("")
+                continue
+            s = m["summary"]
+            cells.append(f"avg {s['average']:.3f}s max {s['slowest']:.3f}s err {s['error_rate']:.3f}")
+        seed_cells = []
+        for n in names:
+            if n not in seeds:
+                continue
+            v = (seeds[n].get("metrics") or {}).get(metric)
+            seed_cells.append(f"avg {v[2]:.3f}s max {v[1]:.3f}s" if v else "")
+        if any(cells) or any(seed_cells):
+            out.append([label, *cells, *seed_cells])
+    out.append(["actual-LRP error rate",
+                *[f"{r['figures'].get('actual_lrp_error_rate', 0):.4f}" for r in runs],
+                *[f"{seeds[n]['actual_error_rate']:.3f}" if "actual_error_rate" in seeds[n] else ""
+                  for n in names if n in seeds]])
+    out.append(["seeding LRPs/s", *[f"{r['seeding_lrps_per_second'] or 0:.0f}" for r in runs],
+                *["" for n in names if n in seeds]])
+    return header, out
