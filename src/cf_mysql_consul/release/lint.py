@@ -179,15 +179,18 @@ def lint_packages(root: Path, report: LintReport) -> set[str]:
 
 
 def _blob_findings(root: Path, blobs: dict[str, BlobEntry]) -> Iterable[Finding]:
+    absent = []
     for name, entry in sorted(blobs.items()):
         path = root / "blobs" / name
         if not path.is_file():
             if not entry.object_id:
-                yield Finding("config/blobs.yml", f"blob '{name}' is not under blobs/ and was never uploaded: "
-                              "run ./inv release.blobs before release.create", severity="note")
+                absent.append(name)
             continue
         if path.stat().st_size != entry.size or not _digest_matches(path, entry.sha):
             yield Finding(f"blobs/{name}", "size or digest differs from config/blobs.yml: run ./inv release.blobs")
+    if absent:
+        yield Finding("config/blobs.yml", f"{len(absent)} blobs (e.g. {absent[0]}) are not under blobs/ and were "
+                      "never uploaded: run ./inv release.blobs before release.create", severity="note")
 
 
 def _digest_matches(path: Path, sha: str) -> bool:
