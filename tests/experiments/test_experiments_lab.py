@@ -21,8 +21,9 @@ SCALE = 0.04  # 50,000 -> 2,000 LRPs; faults at 800 and 1,200 inserted LRPs
 GINKGO = re.compile(r"\A• \[MEASUREMENT\]\nmain benchmark test\n.*benchmark_test.go:210\n  data for benchamrks\n"
                     r"(?:.*\n)*  Ran 1 samples:\n(?:  map\[MetricName:\w+\]\n  .+:\n    Fastest Time: \d+\.\d{3}s\n"
                     r"    Slowest Time: \d+\.\d{3}s\n    Average Time: \d+\.\d{3}s ± \d+\.\d{3}s\n){7}-{30}\n\n"
-                    r"Ran 1 of 1 Specs in \d+\.\d{3} seconds\nSUCCESS! -- 1 Passed \| 0 Failed \| 0 Pending \| 0 Skipped"
-                    r"\n\nGinkgo ran 1 suite in [\dhms.]+\nTest Suite Passed\n\Z")
+                    r"Ran 1 of 1 Specs in \d+\.\d{3} seconds\n"
+                    r"SUCCESS! -- 1 Passed \| 0 Failed \| 0 Pending \| 0 Skipped\n\n"
+                    r"Ginkgo ran 1 suite in [\dhms.]+\nTest Suite Passed\n\Z")
 
 
 def check_files(out: Path) -> None:
