@@ -42,3 +42,55 @@ def lock(c: _LockContext, runs: int = 5, stock_runs: int = 1, json: str | None =
     if json:
         Path(json).write_text(jsonlib.dumps(data, indent=2, default=str))
         console.print(f"figures written to {json}")
+
+
+from invoke.context import Context as _DeployContext  # noqa: E402
+from invoke.tasks import task as _deploy_task  # noqa: E402
+
+
+@_deploy_task(help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
+                    "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
+                    "start_timeout": "mysql stand-in's database_startup_timeout (cf-mysql start behaviour), s",
+                    "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",
+                    "json": "write the figures here"})
+def deploy(c: _DeployContext, rate: float = 400.0, writers: int = 4, payload: int = 1000, groups: str = "mysql",
+           start_timeout: float = 150.0, gcache: str = "", json: str | None = None) -> None:
+    """Rolling deploy under a steady write load: without (A) vs with (B) galera-drain, side by side."""
+    import os
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cf_mysql_consul.benchmarks.deploy import run_ab, to_json
+
+    console = Console()
+    root = Path(os.environ.get("LAB_ROOT", ".lab-bench-deploy"))
+    chosen = [g.strip() for g in groups.split(",") if g.strip()] or None
+    results = run_ab(root=root, groups=chosen, writers=writers, rate=rate, payload_bytes=payload,
+                     database_startup_timeout=start_timeout, gcache_size=gcache or None,
+                     log=lambda line: console.print(line, markup=False, highlight=False, style="dim"))
+    table = Table(title=f"bench.deploy: rolling deploy of {groups} under {rate:g} writes/s ({payload} B rows), "
+                        f"cf-mysql start behaviour (database_startup_timeout {start_timeout:g} s)")
+    table.add_column("figure")
+    for r in results:
+        table.add_column(r.variant)
+    rows = [
+        ("deploy", lambda r: "finished" if r.deploy_ok else f"FAILED: {r.deploy_error}"),
+        ("deploy duration s", lambda r: f"{r.deploy_seconds:.1f}"),
+        ("  drain / post-start s", lambda r: f"{r.step_seconds.get('drain', 0):.1f} / "
+                                             f"{r.step_seconds.get('post-start', 0):.1f}"),
+        ("client errors / attempts", lambda r: f"{r.client_errors} / {r.attempts}"),
+        ("errors by code", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r.errors_by_code.items())) or "-"),
+        ("acknowledged writes", lambda r: str(r.acked)),
+        ("acknowledged missing per node", lambda r: ", ".join(f"{k}: {v}" for k, v in r.missing.items())),
+        ("mysqld starts per node", lambda r: ", ".join(f"{k}: {v}" for k, v in r.mysqld_starts.items())),
+        ("start timeouts (cycles)", lambda r: ", ".join(f"{k}: {v}" for k, v in r.start_timeouts.items())),
+    ]
+    for label, fmt in rows:
+        table.add_row(label, *[fmt(r) for r in results])
+    console.print(table)
+    if json:
+        Path(json).write_text(to_json(results, {"rate": rate, "writers": writers, "payload": payload, "groups": groups,
+                                                "start_timeout": start_timeout, "gcache": gcache}))
+        console.print(f"figures written to {json}")

@@ -104,3 +104,21 @@ def pause(c: Context, instance: str, process: str | None = None, manifest: str |
 def resume(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
     """SIGCONT what pause stopped."""
     _fault("resume", instance, process, manifest)
+
+
+@task(help={"rolling": "update instance by instance as BOSH does (the only mode)",
+            "groups": "comma-separated instance groups (default: all, in manifest order)",
+            "skip_drain": "do not run drain scripts (bosh deploy --skip-drain)", "manifest": "deployment manifest"})
+def deploy(c: Context, rolling: bool = False, groups: str = "", skip_drain: bool = False,
+           manifest: str | None = None) -> None:
+    """Rolling deploy of the running lab: drain, stop, re-render, start, post-start, watch; per update block."""
+    from cf_mysql_consul.lab.deploy import rolling_deploy
+
+    if not rolling:
+        raise LabError("only rolling deploys are supported: ./inv lab.deploy --rolling")
+    lab = _lab(manifest)
+    report = rolling_deploy(lab, groups=[g.strip() for g in groups.split(",") if g.strip()] or None,
+                            skip_drain=skip_drain, log=lambda line: console.print(line, markup=False, highlight=False))
+    print_status(lab)
+    if not report.ok:
+        raise LabError(f"deploy failed: {report.error}")
