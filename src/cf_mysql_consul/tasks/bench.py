@@ -44,6 +44,45 @@ def lock(c: _LockContext, runs: int = 5, stock_runs: int = 1, json: str | None =
         console.print(f"figures written to {json}")
 
 
+from rich.console import Console as _Console  # noqa: E402
+
+
+def _console() -> _Console:
+    import sys
+
+    return _Console(width=None if sys.stdout.isatty() else 140)
+
+
+_LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
+             "root": "lab state directory (default: $LAB_ROOT, else .lab-bench)",
+             "keep_lab": "leave the lab running afterwards", "json": "write the figures (and targets) here"}
+
+
+@_lock_task(help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
+                  "threads": "sysbench threads", "workloads": "comma-separated: point_select,read_write",
+                  "haproxy_threads": "HAProxy nbthread (default: HAProxy's own, one per CPU)"})
+def proxy(c: _LockContext, rounds: int = 3, seconds: int = 10, threads: int = 8,
+          workloads: str = "point_select,read_write", haproxy_threads: int = 0, json: str | None = None,
+          prefix: str | None = None, root: str | None = None, keep_lab: bool = False) -> None:
+    """sysbench through our proxy vs HAProxy (TCP) vs mysql/0 directly: tps, p95, ratios."""
+    from cf_mysql_consul.benchmarks.proxy import ProxyBenchOptions, run_proxy_bench
+
+    options = ProxyBenchOptions(rounds=rounds, seconds=seconds, threads=threads,
+                                workloads=tuple(w.strip() for w in workloads.split(",") if w.strip()),
+                                haproxy_threads=haproxy_threads or None)
+    run_proxy_bench(options, prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab)
+
+
+@_lock_task(help={**_LAB_HELP, "runs": "runs per fault (median reported)", "faults": "comma-separated: kill,pause"})
+def failover(c: _LockContext, runs: int = 5, faults: str = "kill,pause", json: str | None = None,
+             prefix: str | None = None, root: str | None = None, keep_lab: bool = False) -> None:
+    """Client-visible outage (fault -> first write) through our proxy vs HAProxy's checks, same faults."""
+    from cf_mysql_consul.benchmarks.failover import run_failover_bench
+
+    run_failover_bench(runs=runs, faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
+                       prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab)
+
+
 from invoke.context import Context as _DeployContext  # noqa: E402
 from invoke.tasks import task as _deploy_task  # noqa: E402
 

@@ -1,0 +1,56 @@
+"""A benchmark's own lab: brought up from nothing, torn down (and purged) afterwards.
+
+Address prefix and state directory come from the task's options, else from
+``LAB_ADDRESS_PREFIX`` / ``LAB_ROOT``, else a benchmark default that never collides with a
+developer's ``./inv lab.up`` (127.0.10.x, ``.lab``). The lab's consul-lock jobs are stopped so
+the benchmark drives proxy/0's traffic itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cf_mysql_consul.benchmarks.labproxy import LabProxy, stop_lock_jobs
+from cf_mysql_consul.lab.lab import REPO_ROOT, Lab
+
+DEFAULT_PREFIX = "127.0.15"
+DEFAULT_ROOT = REPO_ROOT / ".lab-bench"
+
+
+def lab_location(prefix: str | None, root: str | None) -> tuple[str, Path]:
+    """The address prefix (``a.b.c``) and state directory a benchmark's lab uses."""
+    chosen = prefix or os.environ.get("LAB_ADDRESS_PREFIX") or DEFAULT_PREFIX
+    where = root or os.environ.get("LAB_ROOT") or str(DEFAULT_ROOT)
+    return chosen.rstrip("."), Path(where)
+
+
+@contextmanager
+def bench_lab(prefix: str | None, root: str | None, *, log: Callable[[str], None], keep: bool = False) -> Iterator[Lab]:
+    """A fresh lab on ``prefix`` with its lock jobs stopped; purged afterwards unless ``keep``."""
+    address_prefix, state = lab_location(prefix, root)
+    lab = Lab.from_manifest(address_prefix=address_prefix, root=state, log=log)
+    log(f"bringing up a lab on {address_prefix}.x (state in {state})")
+    lab.down(purge=True)
+    try:
+        seconds = lab.up()
+        log(f"lab up in {seconds:.1f} s")
+        stopped = stop_lock_jobs(lab)
+        if stopped:
+            log(f"stopped consul-lock on {', '.join(stopped)}: the benchmark drives proxy/0 itself")
+        yield lab
+    finally:
+        for inst in lab.deployment.instances:  # nothing may stay SIGSTOPped
+            lab.resume(inst.name)
+        for proxy in lab.deployment.with_job("proxy"):
+            try:
+                LabProxy.of(lab, proxy.name).disable("benchmark over")
+            except Exception as exc:  # the lab goes down anyway
+                log(f"could not disable traffic on {proxy.name}: {exc}")
+        if keep:
+            log(f"lab kept running on {address_prefix}.x (./inv lab.down with the same LAB_* settings)")
+        else:
+            log("tearing the lab down")
+            lab.down(purge=True)
