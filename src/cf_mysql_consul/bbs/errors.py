@@ -9,8 +9,6 @@ with a fresh connection.
 
 from __future__ import annotations
 
-import socket
-
 import pymysql
 
 # kind -> retryable
@@ -57,7 +55,7 @@ def classify(exc: BaseException, *, connecting: bool = False) -> BbsError:
     text = f"{type(exc).__name__}: {exc}"
     if code in _CODE_KINDS:
         kind = _CODE_KINDS[code]
-    elif isinstance(exc, pymysql.err.InterfaceError | OSError | socket.timeout | EOFError):
+    elif isinstance(exc, pymysql.err.InterfaceError | OSError | EOFError):
         kind = "connect" if connecting else "lost_connection"
     elif connecting and isinstance(exc, pymysql.err.OperationalError):
         kind = "refused"

@@ -1,0 +1,71 @@
+"""Fast tests: the definitions load and scale, ops files apply, the verdict is a pure function."""
+
+from __future__ import annotations
+
+import pytest
+
+from cf_mysql_consul.bbs.metrics import summarize
+from cf_mysql_consul.experiments import spec
+from cf_mysql_consul.experiments.audit import Check
+from cf_mysql_consul.experiments.faults import FaultRecord
+from cf_mysql_consul.experiments.opsfile import OpsError, apply
+from cf_mysql_consul.experiments.verdict import decide
+
+
+def test_every_definition_loads_and_the_seed_five_are_there() -> None:
+    names = spec.names()
+    assert {"exp1", "exp2", "exp3", "exp4", "exp5", "hung-master", "proxy-vm-loss"} <= set(names)
+    for name in names:
+        d = spec.load(name)
+        assert d.workload["desired_lrps"] == 50000 and d.faults
+    assert spec.load("exp5").workload["percent_writes"] == 8
+    assert spec.load("exp4").needs_rolling_deploy and not spec.load("exp2").needs_rolling_deploy
+
+
+def test_scale_moves_lrps_and_fault_points() -> None:
+    exp1 = spec.scaled(spec.load("exp1"), 0.04)
+    assert exp1.workload["desired_lrps"] == 2000
+    assert [f.inserted for f in exp1.faults] == [800, 1200]
+    exp5 = spec.scaled(spec.load("exp5"), 0.1)
+    assert exp5.faults[0].measurement_seconds == 2 and exp5.faults[0].inserted is None
+
+
+def test_bad_definitions_name_the_field() -> None:
+    with pytest.raises(spec.SpecError, match=r"faults\[0\].action"):
+        spec.parse({"name": "x", "faults": [{"action": "explode", "at": {"inserted": 1}}]})
+    with pytest.raises(spec.SpecError, match="earlier fault"):
+        spec.parse({"name": "x", "faults": [{"action": "start", "target": "nothing", "at": {"inserted": 1}}]})
+    with pytest.raises(spec.SpecError, match="exactly one"):
+        spec.parse({"name": "x", "faults": [{"action": "kill", "target": "mysql/0", "at": {}}]})
+
+
+def test_ops_file_remove_and_replace() -> None:
+    manifest = {"instance_groups": [{"name": "proxy", "jobs": [{"name": "proxy"}, {"name": "consul-lock"}]}]}
+    out = apply(manifest, [{"type": "remove", "path": "/instance_groups/name=proxy/jobs/name=consul-lock?"},
+                           {"type": "remove", "path": "/instance_groups/name=proxy/jobs/name=absent?"},
+                           {"type": "replace", "path": "/instance_groups/name=proxy/instances", "value": 3},
+                           {"type": "replace", "path": "/instance_groups/name=proxy/jobs/-", "value": {"name": "x"}}])
+    assert out["instance_groups"][0] == {"name": "proxy", "jobs": [{"name": "proxy"}, {"name": "x"}], "instances": 3}
+    assert len(manifest["instance_groups"][0]["jobs"]) == 2  # the input is untouched
+    with pytest.raises(OpsError, match="no element"):
+        apply(manifest, [{"type": "remove", "path": "/instance_groups/name=mysql"}])
+
+
+def fault(ok: bool = True) -> FaultRecord:
+    return FaultRecord("kill", "kill", "mysql/0", "mysql.mariadbd", "at 800 inserted LRPs", ok=ok)
+
+
+def test_verdict_passes_only_when_every_check_holds() -> None:
+    good = [summarize("SeedStartActualLRP", [0.01] * 99, 1), summarize("RepStartActualLRP", [0.02, 3.0], 0)]
+    audits = [Check("table checksums equal", True, "equal on 2 nodes")]
+    verdict = decide(good, 0.05, [fault(), fault()], audits, spec.Expect(), planned_faults=2)
+    assert verdict.status == "PASSED" and verdict.figures["slowest"] == 3.0
+    assert decide(good, 0.05, [fault()], audits, spec.Expect(), planned_faults=2).status == "FAILED"
+    assert decide(good, 0.05, [fault(), fault(ok=False)], audits, spec.Expect(), planned_faults=2).status == "FAILED"
+    slow = decide(good, 0.05, [fault(), fault()], audits, spec.Expect(max_op_seconds=1.0), planned_faults=2)
+    assert slow.status == "FAILED" and "slowest operation" in slow.summary
+    bad_audit = decide(good, 0.05, [fault(), fault()], [Check("x", False, "lost")], spec.Expect(), planned_faults=2)
+    assert bad_audit.status == "FAILED" and "x: lost" in bad_audit.summary
+    errors = [summarize("SeedStartActualLRP", [0.01] * 94, 6)]
+    failed = decide(errors, 0.05, [], [], spec.Expect(), planned_faults=0)
+    assert failed.status == "FAILED" and "Error rate of 0.060 for actuals exceeds tolerance of 0.050" in failed.summary
