@@ -105,6 +105,10 @@ def _restore(lab: Lab, stock: Stock | None) -> None:
         stock.teardown()
     for inst in lab.deployment.instances:
         lab.resume(inst.name)
+    for name in lc.proxies(lab):  # a drained instance stays drained until its processes restart
+        if lc.lock_state(lab, name).get("stepped_down") or (lc.cluster(lab, name) or {}).get("draining"):
+            lab.stop(name, "consul-lock")
+            lab.stop(name, "proxy")
     lab.up()
     if stock is not None:
         stock.setup()
