@@ -90,7 +90,7 @@ def mysqld_starts(lab: Lab, name: str, since: float) -> int:
         return 0
     count = 0
     for line in log.read_text(errors="replace").splitlines():
-        if "starting as process" in line:
+        if "[Note] Starting MariaDB" in line and " as process " in line:
             try:
                 stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
             except ValueError:

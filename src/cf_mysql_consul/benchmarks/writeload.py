@@ -52,14 +52,14 @@ class WriteLoad:
     """``writers`` threads inserting at most ``rate`` rows/s in total through the proxies."""
 
     def __init__(self, lab: Lab, *, writers: int = 4, rate: float = 200.0, payload_bytes: int = 200,
-                 table: str | None = None) -> None:
+                 table: str | None = None, targets: list[str] | None = None) -> None:
         self.lab = lab
         self.writers = writers
         self.rate = rate
         self.payload = "x" * payload_bytes
         self.table = table or f"acks_{uuid.uuid4().hex[:8]}"
         self.password = _admin_password(lab)
-        self.targets = [i.address for i in lab.deployment.with_job("proxy")] or \
+        self.targets = targets or [i.address for i in lab.deployment.with_job("proxy")] or \
             [i.address for i in lab.deployment.with_job("mysql")]
         self.result = LoadResult()
         self._stop = threading.Event()
@@ -205,3 +205,9 @@ class TrafficKeeper:
         """Stop keeping."""
         self._stop.set()
         self._thread.join(timeout=5)
+
+    def disable_all(self) -> None:
+        """Turn traffic off on every proxy again (leave a shared lab's proxies standby, as found)."""
+        for p in self.proxies:
+            with contextlib.suppress(OSError, ValueError):
+                self._call(p.address, "PATCH", b"trafficEnabled=false&message=lab+traffic+keeper+done")
