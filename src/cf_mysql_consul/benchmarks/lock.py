@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import statistics
@@ -146,10 +147,10 @@ def measure(lab: Lab, system: str, fault: str, stock: Stock | None, timeout: flo
         if stock is not None:
             stock.signal_group(old, signal.SIGSTOP)
     seconds = _first_write(lab, new, t0, timeout)
-    t1 = time.monotonic()
     if drains is not None:
         drains.join()
-    not_serving = {old: [(t0, t1 + 3600)]} if fault == "instance pause" else {}
+    # The audit runs before the restore: a paused or killed proxy cannot serve from t0 on.
+    not_serving = {old: [(t0, math.inf)]} if fault in ("instance pause", "proxy SIGKILL") else {}
     report = lc.audit_lab(lab, since=t0 - 0.5, not_serving=not_serving)
     overlap = sum(o.seconds for o in report.overlaps if o.end != float("inf")) * 1000
     if any(o.end == float("inf") for o in report.overlaps):
