@@ -217,9 +217,15 @@ class Lab:
 
         Returns False when there was nothing to start.
         """
-        records = {r.key: r for r in self.records(inst) if r.key.split(".", 1)[0] == job.name}
+        all_records = self.records(inst)
+        records = {r.key: r for r in all_records if r.key.split(".", 1)[0] == job.name}
         alive = {k for k, r in records.items() if procs.is_ours_and_alive(r)}
         if records and (alive == set(records) or (only is not None and only <= alive)):
+            return False
+        # A job with no process (lifecycle hooks only, e.g. galera-drain) counts as started while
+        # its post-start has passed and the instance still runs something.
+        hooks_done = self.table(inst).run_dir / f"{job.name}.started"
+        if not records and hooks_done.exists() and any(procs.is_ours_and_alive(r) for r in all_records):
             return False
         bootstrap = job.name == "mysql" and not self._other_mysql_running(inst)
         stand_in = STAND_INS.get(job.name)
@@ -239,6 +245,8 @@ class Lab:
         elif job.name == "consul_agent":
             self.wait_consul_agent(inst.name)
         self._post_start(inst, job)
+        hooks_done.parent.mkdir(parents=True, exist_ok=True)
+        hooks_done.touch()
         return True
 
     def _post_start(self, inst: Instance, job: JobRef) -> None:

@@ -165,7 +165,9 @@ class MySQLStandIn:
         stop and retry on timeout), which runs mariadbd as its child.
         """
         args = [f"--defaults-file={self.CONFIG}"] + (["--wsrep-new-cluster"] if bootstrap else [])
-        mariadbd = ProcessSpec(job="mysql", name="mariadbd", executable="/usr/sbin/mariadbd", args=tuple(args))
+        # mysql_start recovers the Galera position after a crash, then execs mariadbd (same PID).
+        start = (sys.executable, "-m", "cf_mysql_consul.lab.mysql_start")
+        mariadbd = ProcessSpec(job="mysql", name="mariadbd", executable=start[0], args=(*start[1:], *args))
         behaviour = str(ctx.prop("lab.start_behaviour", "direct"))
         if behaviour not in ("direct", "cf-mysql"):
             raise ValueError(f"{ctx.instance.name}: property 'lab.start_behaviour' must be 'direct' or "
@@ -176,7 +178,7 @@ class MySQLStandIn:
                 raise ValueError(f"{ctx.instance.name}: property 'cf_mysql.mysql.database_startup_timeout' "
                                  f"must be a positive number of seconds, got {timeout!r}")
             ctx.write(self.CTL_CONFIG, json.dumps({
-                "mariadbd_argv": ["/usr/sbin/mariadbd", f"--defaults-file={self.CONFIG}"],
+                "mariadbd_argv": [*start, f"--defaults-file={self.CONFIG}"],
                 "bootstrap_arg": "--wsrep-new-cluster",
                 "socket": self.SOCKET,
                 "start_timeout_seconds": timeout,
