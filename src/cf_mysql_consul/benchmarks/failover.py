@@ -21,6 +21,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,10 @@ class Probe:
     host: str
     user: str
     password: str
+    old_node: str
     new_node: str
+    on_old_node: bool = False
+    answered: bool = False
     fault_at: float | None = None
     first_write: float | None = None
     switch: float | None = None
@@ -110,11 +114,18 @@ class Probe:
                     cur.execute("SELECT @@bind_address")
                     row = cur.fetchone()
                 fault = self.fault_at
-                if fault is not None and opened > fault and row and row[0] == self.new_node and self.switch is None:
+                if fault is None:
+                    self.on_old_node = bool(row and row[0] == self.old_node)
+                    self.answered = True
+                elif opened > fault and row and row[0] == self.new_node and self.switch is None:
                     self.switch = time.monotonic() - fault
             except pymysql.MySQLError:
                 pass
             self.done.wait(0.05)
+
+
+class StaleRun(RuntimeError):
+    """The set-up did not hold until the fault (a proxy was not on mysql/0): run it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,15 +156,22 @@ def _answered_by(host: str, password: str, address: str) -> bool:
     return bool(row and row[0] == address)
 
 
+def _same_view_of_three(lab: Lab) -> bool:
+    views = [lab.galera_status(n) for n in ("mysql/0", "mysql/1")]
+    return all(v.get("wsrep_cluster_size") == "3" and v.get("wsrep_local_state") == "4" for v in views) and (
+        views[0].get("wsrep_cluster_conf_id") == views[1].get("wsrep_cluster_conf_id")
+    )
+
+
 def restore(lab: Lab, proxy: LabProxy, ha_host: str, fault: str) -> None:
     """Bring mysql/0 back, and both proxies back onto it, before the next run."""
     if fault == "kill":
         lab.start("mysql/0")
     else:
         lab.resume("mysql/0", "mysql.mariadbd")
-    lab.wait_synced("mysql/0", timeout=180)
-    lab.wait_cluster_size(3, timeout=120)
-    lab.wait_synced("mysql/1", timeout=180)
+    # A resumed node still believes in its old view until it learns it was dropped: wait until
+    # both nodes agree on one view of 3 (same conf id), both Synced.
+    wait_until(lambda: _same_view_of_three(lab), timeout=180, what="mysql/0 and mysql/1 Synced in one view of 3")
     wait_until(
         lambda: all(b["healthy"] for b in proxy.backends()), timeout=60, what="proxy/0 to see both backends healthy"
     )
@@ -173,10 +191,12 @@ def one_run(lab: Lab, probes: dict[str, Probe], fault: str) -> RunResult:
         probe.start()
     try:
         wait_until(
-            lambda: all(p.writes >= 3 for p in probes.values()),
+            lambda: all(p.writes >= 3 and p.answered for p in probes.values()),
             timeout=60,
             what="writes through both proxies before the fault",
         )
+        if not all(p.on_old_node for p in probes.values()):
+            raise StaleRun("a proxy left mysql/0 before the fault")
         fault_at = time.monotonic()
         for probe in probes.values():
             probe.fault_at = fault_at
@@ -191,6 +211,30 @@ def one_run(lab: Lab, probes: dict[str, Probe], fault: str) -> RunResult:
         for probe in probes.values():
             probe.stop()
     return RunResult(fault, {n: p.switch for n, p in probes.items()}, {n: p.first_write for n, p in probes.items()})
+
+
+def _run_with_retries(
+    lab: Lab,
+    proxy: LabProxy,
+    ha_host: str,
+    fault: str,
+    previous_fault: str,
+    password: str,
+    log: Callable[[str], None],
+    attempts: int = 3,
+) -> RunResult:
+    old, new = lab.instance("mysql/0").address, lab.instance("mysql/1").address
+    for attempt in range(attempts):
+        restore(lab, proxy, ha_host, previous_fault if attempt == 0 else "pause")
+        probes = {
+            "ours": Probe(proxy.host, "root", password, old, new),
+            "haproxy": Probe(ha_host, "root", password, old, new),
+        }
+        try:
+            return one_run(lab, probes, fault)
+        except StaleRun as exc:
+            log(f"set-up did not hold ({exc}); again")
+    raise RuntimeError(f"could not set up a {fault} run in {attempts} attempts")
 
 
 def median(values: list[float | None]) -> float | None:
@@ -292,13 +336,7 @@ def run_failover_bench(
             restore_fault = "pause"  # nothing to restart before the first run, just settle
             for fault in faults:
                 for run in range(runs):
-                    restore(lab, proxy, ha_host, restore_fault)
-                    new_node = lab.instance("mysql/1").address
-                    probes = {
-                        "ours": Probe(proxy.host, "root", password, new_node),
-                        "haproxy": Probe(ha_host, "root", password, new_node),
-                    }
-                    result = one_run(lab, probes, fault)
+                    result = _run_with_retries(lab, proxy, ha_host, fault, restore_fault, password, log)
                     results.append(result)
                     restore_fault = fault
                     log(
