@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -308,3 +310,44 @@ def test_sql_strategy_reads_wsrep_status(start_proxy: ProxyFactory, mariadbs: li
     assert proxy.cluster()["activeBackend"] is None
     with pytest.raises(pymysql.err.OperationalError, match="has no healthy backend"):
         proxy.connect()
+
+
+def test_resumed_proxy_relays_nothing_past_its_lease(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
+    """A proxy SIGSTOPped while enabled, and resumed after its lease ran out, must not relay the
+    statement a client sent while it was stopped. Whichever runs first on resume, the lease timer
+    or the client's readable socket (the relay checks the lease on every client chunk), the
+    statement must not reach the backend."""
+    proxy = start_proxy(backends_of(mariadbs), start_enabled=False)
+    backend = mariadbs[0]
+    with backend.connect(autocommit=True) as admin, admin.cursor() as cursor:
+        cursor.execute("CREATE DATABASE IF NOT EXISTS fence")
+        cursor.execute("CREATE TABLE IF NOT EXISTS fence.t (id INT PRIMARY KEY)")
+        cursor.execute("DELETE FROM fence.t")
+    assert proxy.patch(trafficEnabled=True, leaseSeconds=1.0, preferredBackend=backend.name)[0] == 200
+    wait_until(lambda: proxy.http("GET", "/health", auth=None, health=True)[0] == 200, 5, "/health 200")
+    client = proxy.connect(autocommit=True, read_timeout=10)
+    outcome: list[BaseException | None] = []
+
+    def insert() -> None:
+        try:
+            with client.cursor() as cursor:
+                cursor.execute("INSERT INTO fence.t VALUES (1)")
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    proxy.process.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: Path(f"/proc/{proxy.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
+                   5, "the proxy to be stopped")
+        writer = threading.Thread(target=insert)
+        writer.start()
+        time.sleep(1.5)  # the fault itself: the lease runs out while the proxy cannot run
+    finally:
+        proxy.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=15)
+    assert outcome and isinstance(outcome[0], pymysql.err.OperationalError)
+    with backend.connect(autocommit=True) as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM fence.t")
+        assert cursor.fetchone() == (0,)
+    assert not proxy.cluster()["trafficEnabled"]

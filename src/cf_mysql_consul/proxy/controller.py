@@ -64,6 +64,8 @@ class Controller:
         self._lease_timer: asyncio.TimerHandle | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self.relay.refusal = self._refusal()
+        self.relay.clock = clock
+        self.relay.on_lease_expired = self.reevaluate
 
     def start(self) -> None:
         """Start the periodic safety-net tick (needs a running loop)."""
@@ -226,6 +228,7 @@ class Controller:
 
     def _update_admission(self) -> None:
         backend = self.config.backend(self.active) if self.active else None
+        self.relay.lease_deadline = self.traffic.lease_expires_at if self.traffic.enabled else None
         if self.traffic.enabled and backend is not None:
             self.relay.target = backend
         else:
@@ -246,6 +249,7 @@ class Controller:
 
     def view(self) -> ClusterView:
         """Snapshot for the API and /health."""
+        self.relay.lease_valid()  # an overdue lease expires now, before anything is reported
         now = self.clock()
         expires = self.traffic.lease_expires_at
         active = self.config.backend(self.active) if self.active else None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,12 @@ class Relay:
             ER_CON_COUNT_ERROR,
             f"too many connections through this proxy ({instance_name}: max_connections {max_connections})",
         )
+        # The traffic lease's deadline (controller's clock), checked on admission and on every
+        # client chunk: a proxy resumed after SIGSTOP must not relay a byte past its lease, even
+        # before its event loop has run the lease timer.
+        self.lease_deadline: float | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        self.on_lease_expired: Callable[[], None] = lambda: None
         self.sessions: dict[str, set[ClientSide]] = {}
         self.open = 0
         self.stats = RelayStats()
@@ -62,6 +70,15 @@ class Relay:
         self._server = await loop.create_server(
             lambda: ClientSide(self), host, port, backlog=4096, reuse_address=True
         )
+
+    def lease_valid(self) -> bool:
+        """False once the lease deadline has passed; then the controller is told at once (it
+        disables traffic and severs every session before this returns)."""
+        deadline = self.lease_deadline
+        if deadline is None or self.clock() < deadline:
+            return True
+        self.on_lease_expired()
+        return False
 
     def stop_accepting(self) -> None:
         """Close the listening socket; open sessions are untouched."""
@@ -113,6 +130,8 @@ class ClientSide(asyncio.Protocol):
         relay = self.relay
         self.transport = transport
         target = relay.target
+        if target is not None and relay.lease_deadline is not None and not relay.lease_valid():
+            target = relay.target  # None now: the expiry disabled traffic
         if target is None:
             relay.stats.refused_inactive += 1
             self._refuse(relay.refusal)
@@ -167,7 +186,10 @@ class ClientSide(asyncio.Protocol):
         self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.relay.stats.bytes_from_clients += len(data)
+        relay = self.relay
+        if relay.lease_deadline is not None and not relay.lease_valid():
+            return  # this session was just severed with all the others
+        relay.stats.bytes_from_clients += len(data)
         peer = self.peer
         if peer is None:
             # uvloop may deliver bytes read before pause_reading() took effect: keep them.
