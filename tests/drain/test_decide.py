@@ -108,3 +108,14 @@ def test_post_start_verdicts() -> None:
     timed_out = decide_post_start(joining, 60, cfg)
     assert timed_out.failed and "Joined" in timed_out.reason and "receive queue 40" in timed_out.reason
     assert not decide_post_start(replace(SYNCED, recv_queue=3), 1, cfg).done
+
+
+def test_a_steady_load_is_waited_for_only_max_load_wait_seconds() -> None:
+    """The seed B run waited 300 s for a quiet that never came, growing the data, then stopped anyway."""
+    busy = snap(node=replace(SYNCED, writes_per_second=400))
+    cfg = replace(CONFIG, max_load_wait_seconds=30)
+    assert decide(busy, 29, cfg).action is Action.WAIT
+    go = decide(busy, 30, cfg)
+    assert go.action is Action.PROCEED and "steady load" in go.reason and "400 writes/s" in go.reason
+    sick = snap(node=replace(SYNCED, writes_per_second=400), peers=(PeerStatus("mysql/1", False, "Joined"),))
+    assert decide(sick, 60, cfg).action is Action.WAIT  # cluster health is never skipped before max_wait

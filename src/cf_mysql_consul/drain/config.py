@@ -17,6 +17,19 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class CatchUpConfig:
+    """The ``pre_start`` section of the job's config."""
+
+    mode: str = "auto"  # auto | always | never
+    mysqld_argv: tuple[str, ...] = ()
+    datadir: str = "/var/vcap/store/mysql"
+    timeout_seconds: float = 3600.0
+    stop_timeout_seconds: float = 300.0
+    ist_margin: float = 0.5
+    startup_timeout_seconds: float | None = None  # the mysql job's database_startup_timeout, when known
+
+
+@dataclass(frozen=True, slots=True)
 class JobConfig:
     """Everything bin/drain and bin/post-start need."""
 
@@ -30,6 +43,7 @@ class JobConfig:
     switchover_idle_wait_seconds: float
     state_path: str
     log_path: str
+    catch_up: CatchUpConfig = CatchUpConfig()
 
 
 def _get(raw: dict[str, Any], dotted: str) -> Any:
@@ -39,6 +53,23 @@ def _get(raw: dict[str, Any], dotted: str) -> Any:
             raise ConfigError(f"config key '{dotted}' is missing")
         node = node[part]
     return node
+
+
+def _catch_up(raw: dict[str, Any]) -> CatchUpConfig:
+    mode = str(raw.get("catch_up", "auto"))
+    if mode not in ("auto", "always", "never"):
+        raise ConfigError(f"galera_drain.pre_start.catch_up must be auto, always or never, got {mode!r}")
+    argv = tuple(str(a) for a in raw.get("mysqld_argv") or ())
+    if mode != "never" and not argv:
+        raise ConfigError("galera_drain.pre_start.mysqld_argv is empty: the catch-up needs the mysqld command line")
+    limit = raw.get("startup_timeout_seconds")
+    return CatchUpConfig(
+        mode=mode, mysqld_argv=argv, datadir=str(raw.get("datadir", "/var/vcap/store/mysql")),
+        timeout_seconds=float(raw.get("timeout_seconds", 3600)),
+        stop_timeout_seconds=float(raw.get("stop_timeout_seconds", 300)),
+        ist_margin=float(raw.get("ist_margin", 0.5)),
+        startup_timeout_seconds=float(limit) if limit is not None else None,
+    )
 
 
 def parse_config(raw: dict[str, Any]) -> JobConfig:
@@ -56,6 +87,7 @@ def parse_config(raw: dict[str, Any]) -> JobConfig:
             max_threads_running=int(drain_raw["max_threads_running"]),
             switchover=bool(_get(raw, "switchover.enabled")),
             switchover_retry_seconds=float(_get(raw, "switchover.retry_seconds")),
+            max_load_wait_seconds=float(drain_raw.get("max_load_wait_seconds", 120.0)),
         )
         drain.validate()
         api = _get(raw, "switchover")
@@ -73,6 +105,7 @@ def parse_config(raw: dict[str, Any]) -> JobConfig:
             switchover_idle_wait_seconds=float(_get(raw, "switchover.idle_wait_seconds")),
             state_path=str(_get(raw, "state_path")),
             log_path=str(_get(raw, "log_path")),
+            catch_up=_catch_up(raw.get("pre_start") or {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):

@@ -13,7 +13,13 @@ call per drain invocation. Rules, in order:
    healthy peer (once; re-asked after ``switchover_retry_seconds``) and wait until it has.
 5. Load: writes/s, receive queue, flow control and threads running must stay at or below
    their thresholds for ``quiet_seconds`` in a row (``quiet_since`` carries the streak
-   between invocations). Then proceed.
+   between invocations). Then proceed. A load that has not eased within
+   ``max_load_wait_seconds`` is taken as the steady load it is: proceed (the cluster is
+   healthy, the switchover is done). Waiting longer only makes things worse: every second
+   of waiting adds rows the node must hold and, after the stop, write-sets it must catch up
+   on; the seed's B run waited 300 s at 400 writes/s for a quiet that never came and then
+   stopped anyway, with ~120 MB more data. The rejoin itself is protected elsewhere
+   (pre-start catch-up, ``pre_start.py``).
 
 ``decide_post_start`` answers post-start's question ("has the node rejoined?").
 """
@@ -97,6 +103,7 @@ class DrainConfig:
     max_threads_running: int = 8
     switchover: bool = True
     switchover_retry_seconds: float = 15.0
+    max_load_wait_seconds: float = 120.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the property when a value cannot work."""
@@ -106,6 +113,8 @@ class DrainConfig:
             raise ValueError(f"galera_drain.poll_seconds must be at least 1, got {self.poll_seconds}")
         if self.quiet_seconds < 0 or self.max_wait_seconds <= 0:
             raise ValueError("galera_drain.quiet_seconds must be >= 0 and galera_drain.max_wait_seconds > 0")
+        if self.max_load_wait_seconds < 0:
+            raise ValueError("galera_drain.max_load_wait_seconds must be >= 0")
         if self.quiet_seconds >= self.max_wait_seconds:
             raise ValueError(
                 f"galera_drain.quiet_seconds ({self.quiet_seconds:g}) must be below galera_drain.max_wait_seconds "
@@ -202,6 +211,11 @@ def decide(snapshot: DrainSnapshot, now: float, config: DrainConfig) -> Decision
                                      f"{targets[0]}", wait, quiet_since)
 
     if excess:
+        if elapsed >= config.max_load_wait_seconds:
+            return Decision(Action.PROCEED, f"write load stayed high for {elapsed:.0f} s ({'; '.join(excess)}): a "
+                                            f"steady load, waiting longer only grows what the node must catch up "
+                                            f"on; cluster healthy, proceeding (galera_drain.max_load_wait_seconds "
+                                            f"{config.max_load_wait_seconds:g})")
         return Decision(Action.WAIT, "write load too high: " + "; ".join(excess), wait, None)
     assert quiet_since is not None
     quiet_for = now - quiet_since

@@ -120,6 +120,14 @@ def run(config: JobConfig, bosh_args: list[str], env: dict[str, str], *, now: fl
     log(f"[{state['calls']}, {now - snapshot.started_at:.0f}s] {decision.action.value}: {decision.reason}{note}")
     if decision.action is Action.FAIL:
         return 0, 1
+    if decision.action is Action.PROCEED and snapshot.node.running:
+        record = node.stop_record(config.mysql, writes_per_second=snapshot.node.writes_per_second)
+        if record:
+            save_state(str(Path(config.state_path).with_name("stop-record.json")), {**record, "stopped_at": now})
+            covers = (record["gcache_bytes"] / max(1.0, record["writes_per_second"] * record["writeset_bytes"]))
+            log(f"stop record: seqno {record['seqno']:.0f}, {record['writes_per_second']:.0f} writes/s of "
+                f"~{record['writeset_bytes']:.0f} B, gcache {record['gcache_bytes'] / 2**20:.0f} MB covers "
+                f"~{covers:.0f} s of downtime for an IST")
     return decision.drain_output, 0
 
 

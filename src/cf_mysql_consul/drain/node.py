@@ -147,3 +147,64 @@ def wait_for_idle_moment(target: MySQLTarget, *, timeout: float, poll: float = 0
         return False, count
     finally:
         conn.close()
+
+
+def parse_size(text: str) -> int:
+    """Galera's size syntax (``256M``, ``1G``, ``1048576``) in bytes; 0 when unreadable."""
+    text = text.strip().upper()
+    factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
+    digits = text[:-1] if factor != 1 else text
+    try:
+        return int(float(digits) * factor)
+    except ValueError:
+        return 0
+
+
+def stop_record(target: MySQLTarget, *, writes_per_second: float) -> dict[str, float]:
+    """What the node looked like as it was allowed to stop (for the pre-start's IST estimate).
+
+    ``seqno`` (wsrep_last_committed), ``gcache_bytes`` (gcache.size: the peers run the same
+    job properties, so theirs is the same), ``writeset_bytes`` (average replicated/received
+    write-set size so far) and the cluster's ``writes_per_second``. Empty when unreadable.
+    """
+    try:
+        conn = _connect(target)
+    except pymysql.MySQLError:
+        return {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_last_committed','wsrep_replicated',"
+                        "'wsrep_received','wsrep_replicated_bytes','wsrep_received_bytes')")
+            st = {str(k): str(v) for k, v in cur.fetchall()}
+            cur.execute("SELECT @@wsrep_provider_options")
+            row = cur.fetchone()
+    except pymysql.MySQLError:
+        return {}
+    finally:
+        conn.close()
+    options = {k.strip(): v.strip() for k, _, v in (o.partition("=") for o in str(row[0] if row else "").split(";"))}
+    count = _int(st, "wsrep_replicated") + _int(st, "wsrep_received")
+    size = _int(st, "wsrep_replicated_bytes") + _int(st, "wsrep_received_bytes")
+    return {
+        "seqno": float(_int(st, "wsrep_last_committed")),
+        "gcache_bytes": float(parse_size(options.get("gcache.size", "0"))),
+        "writeset_bytes": size / count if count else 0.0,
+        "writes_per_second": writes_per_second,
+    }
+
+
+def uptime_seconds(target: MySQLTarget) -> float | None:
+    """mysqld's ``Uptime``: once Synced after a start, how long that start took to rejoin."""
+    try:
+        conn = _connect(target)
+    except pymysql.MySQLError:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
+            row = cur.fetchone()
+            return float(row[1]) if row else None
+    except pymysql.MySQLError:
+        return None
+    finally:
+        conn.close()

@@ -11,6 +11,7 @@ next drain starts fresh.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,17 @@ def wait_rejoined(config: JobConfig, *, poll_seconds: float = 0.5, note_every: f
         time.sleep(poll_seconds)
 
 
+def record_rejoin(path: Path, seconds: float) -> None:
+    """Keep the slowest and the last rejoin (mysqld start to Synced) for pre-start's judgement."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        known = {}
+    worst = max(float(known.get("worst_seconds", 0) if isinstance(known, dict) else 0), seconds)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"worst_seconds": worst, "last_seconds": seconds}))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 once the node rejoined, 1 with its state after the timeout."""
     parser = argparse.ArgumentParser(prog="cf_mysql_consul.drain.post_start")
@@ -53,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     verdict = wait_rejoined(config)
     log = Logger(config.log_path)
     if verdict.done:
-        log(f"post-start: rejoined: {verdict.reason}")
+        uptime = node.uptime_seconds(config.mysql)
+        log(f"post-start: rejoined: {verdict.reason}; mysqld up {uptime if uptime is not None else '?'} s")
+        if uptime is not None and uptime <= config.post_start.timeout_seconds:  # else: not a fresh start
+            record_rejoin(Path(config.state_path).with_name("rejoins.json"), uptime)
         return 0
     log(f"post-start: FAILED: {verdict.reason}. Read /var/vcap/sys/log/mysql/mysql.err.log (SST/IST progress) "
         f"and check the other nodes; a node that cannot catch up under load needs a larger gcache (IST instead "
