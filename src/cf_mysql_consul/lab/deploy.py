@@ -10,8 +10,12 @@ time (the manifest's ``update`` block); per instance:
    on, ``N < 0`` wait |N| s and call again with ``job_check_status hash_unchanged JOB...``.
    A non-zero exit or anything but an integer fails the deploy. BOSH has no drain timeout;
    the lab bounds it by ``drain_timeout`` only so that a test cannot hang.
-2. **stop** every process (BPM: SIGTERM, SIGKILL after 20 s);
-3. **re-render** the jobs and **start** the processes (``Lab.start(wait=False)`` renders);
+2. **stop** every process (BPM: SIGTERM, SIGKILL after 20 s; the mysql stand-in 120 s);
+   then, with ``downtime_seconds``, stay down that long: the VM recreate of a stemcell
+   update, during which the cluster goes on writing (what the node must catch up on);
+3. **pre-start** of every job that has one (from its current rendering), before any process
+   starts, as BOSH runs them; then **re-render** the jobs and **start** the processes
+   (``Lab.start(wait=False)`` renders);
 4. **post-start** of every job that has one, in order; a non-zero exit fails the deploy;
 5. **watch**: the instance must be running between the watch time's bounds. "Running" is
    what monit would say: every process alive, and for the mysql stand-in in cf-mysql mode
@@ -118,11 +122,15 @@ def instance_running(lab: Lab, inst: Instance, since: float) -> tuple[bool, str]
     dead = [r.key for r in records if not lab.is_running(inst.name, r.key)]
     if dead or not records:
         return False, f"not running: {', '.join(dead) or 'no processes'}"
+    ctl = lab.instance_dir(inst) / Path(MySQLStandIn.CTL_CONFIG).relative_to("/var/vcap")
     events = lab.instance_dir(inst) / Path(MySQLStandIn.CTL_EVENTS).relative_to("/var/vcap")
-    if inst.job("mysql") and events.exists():
-        starts = [e for e in _events(events) if float(str(e.get("ts", 0))) >= since]
-        if starts and starts[-1]["event"] != "synced":
-            return False, f"mysql start program still running (mysql_ctl: {starts[-1]['event']})"
+    if inst.job("mysql") and ctl.exists():
+        # cf-mysql mode: running only once this start's mysql_ctl reported Synced (an empty list means
+        # mysql_ctl has not even written its first event yet: not running either).
+        starts = [e for e in _events(events) if float(str(e.get("ts", 0))) >= since] if events.exists() else []
+        if not starts or starts[-1]["event"] != "synced":
+            last = starts[-1]["event"] if starts else "no event yet"
+            return False, f"mysql start program still running (mysql_ctl: {last})"
     return True, "running"
 
 
@@ -137,19 +145,45 @@ def _events(path: Path) -> list[dict[str, object]]:
 
 
 def update_instance(lab: Lab, inst: Instance, *, canary: bool, log: Log, drain_timeout: float,
-                    skip_drain: bool = False) -> list[Step]:
-    """Drain, stop, re-render + start, post-start and watch one instance; raise ``DeployError``."""
-    steps: list[Step] = []
+                    skip_drain: bool = False, downtime_seconds: float = 0.0,
+                    steps: list[Step] | None = None) -> list[Step]:
+    """Drain, stop, (downtime), pre-start, re-render + start, post-start and watch one instance.
+
+    Every finished step is appended to ``steps`` (when given) as it ends, so a failed update
+    still reports the steps before the failure; the failing step is recorded with ``FAILED``.
+    Raises ``DeployError``.
+    """
+    steps = [] if steps is None else steps
     label = f"{inst.name}{' (canary)' if canary else ''}"
     policy = lab.deployment.update
     watch = policy.canary_watch_time if canary else policy.update_watch_time
-    job_names = [j.name for j in inst.jobs]
+    current: dict[str, float] = {"drain": time.monotonic()}  # the step under way and when it began
+
+    def begin(name: str) -> float:
+        current.clear()
+        current[name] = time.monotonic()
+        return current[name]
 
     def step(name: str, t0: float, detail: str = "") -> None:
         steps.append(Step(inst.name, name, time.monotonic() - t0, detail))
         log(f"{label}: {name} {steps[-1].seconds:.1f}s{': ' + detail if detail else ''}")
 
-    t0 = time.monotonic()
+    try:
+        _update_steps(lab, inst, step, begin, log=log, drain_timeout=drain_timeout, skip_drain=skip_drain,
+                      downtime_seconds=downtime_seconds, watch=watch)
+    except (DeployError, LabError) as exc:
+        (name, t0), = current.items()
+        steps.append(Step(inst.name, name, time.monotonic() - t0, f"FAILED: {exc}"))
+        raise
+    return steps
+
+
+def _update_steps(lab: Lab, inst: Instance, step: Callable[[str, float, str], None], begin: Callable[[str], float],
+                  *, log: Log, drain_timeout: float, skip_drain: bool, downtime_seconds: float,
+                  watch: tuple[int, int]) -> None:
+    job_names = [j.name for j in inst.jobs]
+
+    t0 = begin("drain")
     drains = [j.name for j in inst.jobs if _script(lab, inst, j.name, "drain")] if not skip_drain else []
     if drains:
         with ThreadPoolExecutor(max_workers=len(drains)) as pool:
@@ -163,19 +197,36 @@ def update_instance(lab: Lab, inst: Instance, *, canary: bool, log: Log, drain_t
     else:
         step("drain", t0, "no drain scripts")
 
-    t0 = time.monotonic()
+    t0 = begin("stop")
     lab.stop(inst.name)
-    step("stop", t0)
+    step("stop", t0, "")
 
-    t0 = time.monotonic()
+    if downtime_seconds > 0:
+        t0 = begin("downtime")
+        time.sleep(downtime_seconds)
+        step("downtime", t0, "VM recreate stand-in: the cluster keeps writing")
+
+    t0 = begin("pre-start")
+    pre = [j.name for j in inst.jobs if _script(lab, inst, j.name, "pre-start")]
+    for job in pre:
+        try:
+            result = lab.run_in_instance(inst.name, [f"/var/vcap/jobs/{job}/bin/pre-start"],
+                                         timeout=POST_START_TIMEOUT)
+        except LabError as exc:
+            raise DeployError(f"{inst.name}: pre-start of {job} failed: {exc}") from exc
+        last = (result.stderr.strip().splitlines() or [""])[-1]
+        log(f"  {inst.name}: {job} pre-start: {last[-200:]}")
+    step("pre-start", t0, ", ".join(pre) or "none")
+
+    t0 = begin("start")
     started_at = time.time()
     try:
         lab.start(inst.name, wait=False)
     except Exception as exc:
         raise DeployError(f"{inst.name}: start failed: {exc}") from exc
-    step("start", t0)
+    step("start", t0, "")
 
-    t0 = time.monotonic()
+    t0 = begin("post-start")
     hooks = [j.name for j in inst.jobs if _script(lab, inst, j.name, "post-start")]
     for job in hooks:
         try:
@@ -184,7 +235,7 @@ def update_instance(lab: Lab, inst: Instance, *, canary: bool, log: Log, drain_t
             raise DeployError(f"{inst.name}: post-start of {job} failed: {exc}") from exc
     step("post-start", t0, ", ".join(hooks) or "none")
 
-    t0 = time.monotonic()
+    t0 = begin("watch")
     time.sleep(watch[0] / 1000)
     deadline = t0 + watch[1] / 1000
     while True:
@@ -195,8 +246,7 @@ def update_instance(lab: Lab, inst: Instance, *, canary: bool, log: Log, drain_t
             raise DeployError(f"'{inst.name}' is not running after update: {why} "
                               f"(watch time {watch[0]}-{watch[1]} ms)")
         time.sleep(0.5)
-    step("watch", t0)
-    return steps
+    step("watch", t0, "")
 
 
 def _batches(instances: tuple[Instance, ...], canaries: int, max_in_flight: int) -> list[list[Instance]]:
@@ -208,7 +258,8 @@ def _batches(instances: tuple[Instance, ...], canaries: int, max_in_flight: int)
 
 
 def rolling_deploy(lab: Lab, *, groups: list[str] | None = None, log: Log = print,
-                   drain_timeout: float = 1800.0, skip_drain: bool = False) -> DeployReport:
+                   drain_timeout: float = 1800.0, skip_drain: bool = False,
+                   downtime_seconds: float = 0.0) -> DeployReport:
     """Update every instance of the lab (or of ``groups``) the way the BOSH director would.
 
     Returns the report; on the first failure it stops there and the report carries the error.
@@ -235,12 +286,13 @@ def rolling_deploy(lab: Lab, *, groups: list[str] | None = None, log: Log = prin
             for n, batch in enumerate(_batches(lab.deployment.group(group), policy.canaries, policy.max_in_flight)):
                 with ThreadPoolExecutor(max_workers=len(batch)) as pool:
                     futures = [pool.submit(update_instance, lab, inst, canary=n == 0 and policy.canaries > 0,
-                                           log=safe_log, drain_timeout=drain_timeout, skip_drain=skip_drain)
+                                           log=safe_log, drain_timeout=drain_timeout, skip_drain=skip_drain,
+                                           downtime_seconds=downtime_seconds, steps=report.steps)
                                for inst in batch]
                     errors = []
                     for inst, fut in zip(batch, futures, strict=True):
                         try:
-                            report.steps.extend(fut.result())
+                            fut.result()
                             report.updated.append(inst.name)
                         except (DeployError, LabError) as exc:
                             errors.append(str(exc))

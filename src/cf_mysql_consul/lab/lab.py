@@ -37,6 +37,12 @@ RELEASE_NAME = "cf-mysql-consul"
 Log = Callable[[str], None]
 
 
+def stop_grace(key: str) -> float:
+    """SIGTERM-to-SIGKILL grace of process ``key``: the mysql stand-in's own (like cf-mysql's monit stop
+    timeout), BPM's 20 s for everything else."""
+    return MySQLStandIn.STOP_GRACE_SECONDS if key == "mysql.mariadbd" else procs.STOP_GRACE_SECONDS
+
+
 class LabError(RuntimeError):
     """The lab cannot do what was asked; the message names the thing and the fix."""
 
@@ -286,7 +292,7 @@ class Lab:
         """Stop an instance's processes (or one), BPM style: SIGTERM, SIGKILL after 20 s."""
         inst = self.instance(name)
         for rec in reversed(self._select(inst, process)):
-            procs.terminate(rec)
+            procs.terminate(rec, grace=stop_grace(rec.key))
 
     def kill(self, name: str, process: str | None = None) -> None:
         """SIGKILL an instance's processes (or one): a crash."""
@@ -309,7 +315,7 @@ class Lab:
         pairs = [(i, r) for i in reversed(self.deployment.instances) for r in reversed(self.records(i))]
 
         def stop_one(pair: tuple[Instance, ProcessRecord]) -> None:
-            procs.terminate(pair[1])
+            procs.terminate(pair[1], grace=stop_grace(pair[1].key))
             self.table(pair[0]).forget(pair[1].key)
 
         # Everything but the Galera nodes in parallel (Consul agents take seconds to leave); then

@@ -36,7 +36,7 @@ from typing import Any
 import pymysql
 
 PR_SET_PDEATHSIG = 1
-STOP_GRACE_SECONDS = 60.0
+STOP_GRACE_SECONDS = 110.0  # below the lab's 120 s stop grace for this process
 
 
 @dataclass(frozen=True, slots=True)
