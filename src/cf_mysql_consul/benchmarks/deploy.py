@@ -1,11 +1,19 @@
 """A/B: a rolling deploy under a steady write load, without and with the galera-drain add-on.
 
-Both runs use the same lab manifest, the same load and the mysql stand-in's cf-mysql start
-behaviour (``mysql_ctl``: wait for Synced within ``database_startup_timeout``, stop and retry
-on timeout). A = the mysql instance group without galera-drain (what the seed ran),
-B = with it. Each run starts a fresh lab, runs ``WriteLoad`` through the proxies for the
-whole deploy, and reports the deploy's outcome and duration, client errors, acknowledged
-writes missing from a node afterwards, and how often each mysqld was started.
+Fair by construction: both runs start a fresh lab from the same manifest (same gcache, same
+start timeout), load the same ``prefill_mb`` of rows before the deploy, run the same
+``WriteLoad`` through the proxies for the whole deploy, and the deploy keeps each node down
+for the same ``downtime_seconds`` (the VM recreate of a stemcell update). The mysql stand-in
+has cf-mysql's start behaviour (``mysql_ctl``: wait for Synced within
+``database_startup_timeout``, stop and retry on timeout). A = the mysql instance group
+without galera-drain (what the seed ran), B = with it. Figures: the deploy's outcome and
+duration with per-step seconds (also of a failed run), client errors, acknowledged writes
+missing from a node afterwards, mysqld starts (MariaDB's error log) and start timeouts.
+
+The failure A reproduces (seed experiments 3-4): the writes made while the node is down
+exceed the gcache, so it must rejoin by SST; an SST of the prefilled data takes longer than
+the start timeout, which stops mariadbd half-way; the next attempt needs a full SST again: the
+node cycles and the deploy never finishes (here: the watch time fails it).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class Variant:
     start_behaviour: str = "cf-mysql"
     database_startup_timeout: float = 150.0
     gcache_size: str | None = None
+    catch_up: str = "auto"
 
 
 @dataclass(slots=True)
@@ -53,6 +62,8 @@ class RunResult:
     mysqld_starts: dict[str, int] = field(default_factory=dict)
     start_timeouts: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    prefill_seconds: float = 0.0
 
 
 def variant_manifest(variant: Variant, dest: Path, *, source: Path = DEFAULT_MANIFEST) -> Path:
@@ -72,6 +83,10 @@ def variant_manifest(variant: Variant, dest: Path, *, source: Path = DEFAULT_MAN
                 mysql["database_startup_timeout"] = variant.database_startup_timeout
                 if variant.gcache_size:
                     mysql["gcache_size"] = variant.gcache_size
+            if job["name"] == "galera-drain":
+                drain = job.setdefault("properties", {}).setdefault("galera_drain", {})
+                drain.setdefault("pre_start", {})["catch_up"] = variant.catch_up
+                drain["mysql_startup_timeout_seconds"] = variant.database_startup_timeout
     dest.write_text(yaml.safe_dump(raw, sort_keys=False))
     return dest
 
@@ -99,8 +114,23 @@ def mysqld_starts(lab: Lab, name: str, since: float) -> int:
     return count
 
 
+def prefill(lab: Lab, megabytes: int) -> float:
+    """Load ``megabytes`` of 1 KB rows (1 MB per transaction) into the cluster; the seconds it took."""
+    started = time.monotonic()
+    node = lab.deployment.with_job("mysql")[0].name
+    with lab.mysql(node) as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS prefill")
+        cur.execute("CREATE TABLE IF NOT EXISTS prefill.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                    "payload VARCHAR(1024) NOT NULL)")
+        for _ in range(megabytes):
+            cur.execute("INSERT INTO prefill.rows (payload) SELECT REPEAT('p', 1000) FROM prefill.seq_1_to_1000")
+            conn.commit()
+    return time.monotonic() - started
+
+
 def run_variant(variant: Variant, *, root: Path, groups: list[str] | None, writers: int, rate: float,
-                payload_bytes: int, warmup_seconds: float, log: Log) -> RunResult:
+                payload_bytes: int, warmup_seconds: float, log: Log, prefill_mb: int = 0,
+                downtime_seconds: float = 0.0) -> RunResult:
     """Fresh lab for ``variant``, load on, rolling deploy, load off, figures; lab down afterwards."""
     result = RunResult(variant=variant.name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,19 +139,24 @@ def run_variant(variant: Variant, *, root: Path, groups: list[str] | None, write
         lab.down(purge=True)
         try:
             lab.up()
+            result.prefill_seconds = round(prefill(lab, prefill_mb), 1) if prefill_mb else 0.0
             keeper = TrafficKeeper(lab).start() if not lab.deployment.with_job("consul-lock") else None
             load = WriteLoad(lab, writers=writers, rate=rate, payload_bytes=payload_bytes)
             load.start()
             time.sleep(warmup_seconds)
             since = time.time()
-            report = rolling_deploy(lab, groups=groups, log=lambda line: log(f"  [{variant.name}] {line}"))
+            report = rolling_deploy(lab, groups=groups, log=lambda line: log(f"  [{variant.name}] {line}"),
+                                    downtime_seconds=downtime_seconds)
             time.sleep(2)
             seen = load.stop()
             if keeper is not None:
                 keeper.stop()
             result.deploy_ok, result.deploy_seconds, result.deploy_error = report.ok, report.seconds, report.error
             result.step_seconds = {s: round(report.step_seconds(s), 1)
-                                   for s in ("drain", "stop", "start", "post-start", "watch")}
+                                   for s in ("drain", "stop", "downtime", "pre-start", "start", "post-start",
+                                             "watch")}
+            result.steps = [f"{s.instance} {s.step} {s.seconds:.1f}s{' ' + s.detail[:120] if s.detail else ''}"
+                            for s in report.steps]
             result.attempts, result.acked = seen.attempts, len(seen.acked)
             result.client_errors, result.errors_by_code = seen.error_count, dict(seen.errors)
             for inst in lab.deployment.with_job("mysql"):
@@ -141,7 +176,8 @@ def run_variant(variant: Variant, *, root: Path, groups: list[str] | None, write
 
 def run_ab(*, root: Path, groups: list[str] | None = None, writers: int = 4, rate: float = 400.0,
            payload_bytes: int = 1000, warmup_seconds: float = 5.0, database_startup_timeout: float = 150.0,
-           gcache_size: str | None = None, log: Log = print) -> list[RunResult]:
+           gcache_size: str | None = None, prefill_mb: int = 0, downtime_seconds: float = 0.0,
+           only: str = "AB", log: Log = print) -> list[RunResult]:
     """Run A (no add-on) then B (galera-drain) and return both results."""
     variants = [
         Variant("A: without galera-drain", with_addon=False, database_startup_timeout=database_startup_timeout,
@@ -150,10 +186,11 @@ def run_ab(*, root: Path, groups: list[str] | None = None, writers: int = 4, rat
                 gcache_size=gcache_size),
     ]
     out = []
-    for variant in variants:
+    for variant in [v for v in variants if v.name[0] in only]:
         log(f"running {variant.name}")
         out.append(run_variant(variant, root=root, groups=groups, writers=writers, rate=rate,
-                               payload_bytes=payload_bytes, warmup_seconds=warmup_seconds, log=log))
+                               payload_bytes=payload_bytes, warmup_seconds=warmup_seconds, log=log,
+                               prefill_mb=prefill_mb, downtime_seconds=downtime_seconds))
     return out
 
 

@@ -91,9 +91,12 @@ from invoke.tasks import task as _deploy_task  # noqa: E402
                     "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
                     "start_timeout": "mysql stand-in's database_startup_timeout (cf-mysql start behaviour), s",
                     "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",
-                    "json": "write the figures here"})
+                    "prefill": "MB of rows loaded before the deploy (both runs)",
+                    "downtime": "seconds each node stays down (VM recreate stand-in, both runs)",
+                    "only": "A, B or AB (default)", "json": "write the figures here"})
 def deploy(c: _DeployContext, rate: float = 400.0, writers: int = 4, payload: int = 1000, groups: str = "mysql",
-           start_timeout: float = 150.0, gcache: str = "", json: str | None = None) -> None:
+           start_timeout: float = 150.0, gcache: str = "", prefill: int = 0, downtime: float = 0.0, only: str = "AB",
+           json: str | None = None) -> None:
     """Rolling deploy under a steady write load: without (A) vs with (B) galera-drain, side by side."""
     import os
     from pathlib import Path
@@ -107,18 +110,24 @@ def deploy(c: _DeployContext, rate: float = 400.0, writers: int = 4, payload: in
     root = Path(os.environ.get("LAB_ROOT", ".lab-bench-deploy"))
     chosen = [g.strip() for g in groups.split(",") if g.strip()] or None
     results = run_ab(root=root, groups=chosen, writers=writers, rate=rate, payload_bytes=payload,
-                     database_startup_timeout=start_timeout, gcache_size=gcache or None,
+                     database_startup_timeout=start_timeout, gcache_size=gcache or None, prefill_mb=prefill,
+                     downtime_seconds=downtime, only=only,
                      log=lambda line: console.print(line, markup=False, highlight=False, style="dim"))
     table = Table(title=f"bench.deploy: rolling deploy of {groups} under {rate:g} writes/s ({payload} B rows), "
-                        f"cf-mysql start behaviour (database_startup_timeout {start_timeout:g} s)")
+                        f"cf-mysql start behaviour (database_startup_timeout {start_timeout:g} s), "
+                        f"{prefill} MB prefilled, gcache {gcache or 'manifest'}, {downtime:g} s down per node")
     table.add_column("figure")
     for r in results:
         table.add_column(r.variant)
-    rows = [
+    from collections.abc import Callable
+
+    from cf_mysql_consul.benchmarks.deploy import RunResult
+
+    rows: list[tuple[str, Callable[[RunResult], str]]] = [
         ("deploy", lambda r: "finished" if r.deploy_ok else f"FAILED: {r.deploy_error}"),
         ("deploy duration s", lambda r: f"{r.deploy_seconds:.1f}"),
-        ("  drain / post-start s", lambda r: f"{r.step_seconds.get('drain', 0):.1f} / "
-                                             f"{r.step_seconds.get('post-start', 0):.1f}"),
+        ("  drain / pre-start / post-start / watch s", lambda r: " / ".join(
+            f"{r.step_seconds.get(k, 0):.1f}" for k in ("drain", "pre-start", "post-start", "watch"))),
         ("client errors / attempts", lambda r: f"{r.client_errors} / {r.attempts}"),
         ("errors by code", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r.errors_by_code.items())) or "-"),
         ("acknowledged writes", lambda r: str(r.acked)),
@@ -129,7 +138,12 @@ def deploy(c: _DeployContext, rate: float = 400.0, writers: int = 4, payload: in
     for label, fmt in rows:
         table.add_row(label, *[fmt(r) for r in results])
     console.print(table)
+    for r in results:
+        console.print(f"{r.variant}: steps", markup=False)
+        for line in r.steps:
+            console.print(f"  {line}", markup=False, highlight=False)
     if json:
         Path(json).write_text(to_json(results, {"rate": rate, "writers": writers, "payload": payload, "groups": groups,
-                                                "start_timeout": start_timeout, "gcache": gcache}))
+                                                "start_timeout": start_timeout, "gcache": gcache, "prefill": prefill,
+                                                "downtime": downtime}))
         console.print(f"figures written to {json}")
