@@ -16,7 +16,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from cf_mysql_consul.benchmarks.labproxy import LabProxy, start_lock_jobs, stop_lock_jobs
+from cf_mysql_consul.benchmarks.labproxy import LabProxy, galera_settled, start_lock_jobs, stop_lock_jobs
 from cf_mysql_consul.lab import Lab
 from cf_mysql_consul.lab.waiting import wait_until
 
@@ -78,6 +78,23 @@ def enable_on(proxy: LabProxy, node: str) -> None:
         what=f"{proxy.name} serving through {node}",
         describe=lambda: str(proxy.cluster()),
     )
+
+
+def assert_no_failback(lab: Lab, proxy: LabProxy, since: int) -> None:
+    """Once mysql/0 is back and Synced in the cluster's view, traffic has not moved back to it.
+
+    mysql/1 may drop out for a moment while it donates a state transfer to the rejoining node
+    (Donor is unhealthy unless available_when_donor); then the proxy picks afresh, which is not
+    a failback. What must never happen is a move from a healthy mysql/1 to mysql/0.
+    """
+    wait_until(lambda: galera_settled(lab), timeout=180, what="mysql/0 back, Synced in one view of 3")
+    wait_all_healthy(proxy)
+    switches = events_since(proxy, since, "switch")
+    assert not [e for e in switches if (e["previous"], e["active"]) == ("mysql/1", "mysql/0")], switches
+    if not [e for e in events_since(proxy, since, "backend_down") if e["backend"] == "mysql/1"]:
+        assert switches == []
+        assert proxy.active() == "mysql/1"
+        assert node_of_new_connection(lab, proxy) == "mysql/1"
 
 
 @pytest.fixture(scope="module")
@@ -144,13 +161,9 @@ def test_sigkill_of_the_active_node_cuts_its_clients_and_new_ones_reach_the_othe
     assert (switch["previous"], switch["active"]) == ("mysql/0", "mysql/1")
 
     # The old node comes back (and passes its health checks): traffic stays where it is.
+    after_failover = len(proxy0.events())
     lab.start("mysql/0")
-    wait_all_healthy(proxy0)
-    assert proxy0.active() == "mysql/1"
-    assert node_of_new_connection(lab, proxy0) == "mysql/1"
-    # mysql/1 may drop out for a moment while it donates the state transfer to the rejoining
-    # node (Donor is unhealthy unless available_when_donor); traffic never went to mysql/0.
-    assert "mysql/0" not in {e["active"] for e in events_since(proxy0, before, "switch")}
+    assert_no_failback(lab, proxy0, after_failover)
 
 
 def test_sigstop_of_the_active_node_cuts_hung_sessions_through_the_health_timeout(
@@ -180,12 +193,9 @@ def test_sigstop_of_the_active_node_cuts_hung_sessions_through_the_health_timeou
             node_of(lab, conn)
     assert node_of_new_connection(lab, proxy0) == "mysql/1"
 
+    after_failover = len(proxy0.events())
     lab.resume("mysql/0", "mysql.mariadbd")
-    lab.wait_synced("mysql/0", timeout=120)
-    wait_all_healthy(proxy0)
-    assert proxy0.active() == "mysql/1"
-    assert node_of_new_connection(lab, proxy0) == "mysql/1"
-    assert "mysql/0" not in {e["active"] for e in events_since(proxy0, before, "switch")}
+    assert_no_failback(lab, proxy0, after_failover)
 
 
 class ClientLoad:

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cf_mysql_consul.benchmarks.haproxy import HAProxy, Server, tcp_config, wait_port_free
-from cf_mysql_consul.benchmarks.labproxy import LabProxy, admin_password
+from cf_mysql_consul.benchmarks.labproxy import LabProxy, admin_password, galera_settled
 from cf_mysql_consul.benchmarks.labrun import bench_lab, lab_location
 from cf_mysql_consul.lab.lab import Lab
 from cf_mysql_consul.lab.waiting import wait_until
@@ -156,13 +156,6 @@ def _answered_by(host: str, password: str, address: str) -> bool:
     return bool(row and row[0] == address)
 
 
-def _same_view_of_three(lab: Lab) -> bool:
-    views = [lab.galera_status(n) for n in ("mysql/0", "mysql/1")]
-    return all(v.get("wsrep_cluster_size") == "3" and v.get("wsrep_local_state") == "4" for v in views) and (
-        views[0].get("wsrep_cluster_conf_id") == views[1].get("wsrep_cluster_conf_id")
-    )
-
-
 def restore(lab: Lab, proxy: LabProxy, ha_host: str, fault: str) -> None:
     """Bring mysql/0 back, and both proxies back onto it, before the next run."""
     if fault == "kill":
@@ -171,7 +164,7 @@ def restore(lab: Lab, proxy: LabProxy, ha_host: str, fault: str) -> None:
         lab.resume("mysql/0", "mysql.mariadbd")
     # A resumed node still believes in its old view until it learns it was dropped: wait until
     # both nodes agree on one view of 3 (same conf id), both Synced.
-    wait_until(lambda: _same_view_of_three(lab), timeout=180, what="mysql/0 and mysql/1 Synced in one view of 3")
+    wait_until(lambda: galera_settled(lab), timeout=180, what="mysql/0 and mysql/1 Synced in one view of 3")
     wait_until(
         lambda: all(b["healthy"] for b in proxy.backends()), timeout=60, what="proxy/0 to see both backends healthy"
     )

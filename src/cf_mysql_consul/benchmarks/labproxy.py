@@ -63,6 +63,19 @@ def start_lock_jobs(lab: Lab, instances: list[str] | None = None) -> None:
         lab.start(name, LOCK_JOB)
 
 
+def galera_settled(lab: Lab, nodes: tuple[str, ...] = ("mysql/0", "mysql/1"), size: int = 3) -> bool:
+    """True when every node in ``nodes`` is Synced in one and the same view of ``size`` members.
+
+    A resumed (SIGCONT) node still believes in its old view until it learns it was dropped, so
+    "Synced" alone can be stale; the view's conf id must match too.
+    """
+    views = [lab.galera_status(n) for n in nodes]
+    same_view = len({v.get("wsrep_cluster_conf_id") for v in views}) == 1
+    return same_view and all(
+        v.get("wsrep_cluster_size") == str(size) and v.get("wsrep_local_state") == "4" for v in views
+    )
+
+
 def parse_metrics(text: str) -> dict[str, float]:
     """Prometheus text -> ``{"name{labels}": value}`` (comments skipped)."""
     samples: dict[str, float] = {}
