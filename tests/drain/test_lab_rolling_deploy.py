@@ -69,6 +69,7 @@ def test_a_failing_drain_aborts_the_deploy_before_any_instance_stops(lab: Lab) -
             config.write_text(original)
             cur.execute("SET GLOBAL wsrep_desync = OFF")
     assert not report.ok and "mysql/0" in str(report.error) and "max_wait_policy: fail" in str(report.error)
-    assert report.updated == [] and [s.step for s in report.steps] == []
+    assert report.updated == [] and [(s.instance, s.step) for s in report.steps] == [("mysql/0", "drain")]
+    assert report.steps[0].detail.startswith("FAILED")  # the failed step is reported with its time
     assert {n: {r.key: r.pid for r in lab.records(lab.instance(n))} for n in pids} == pids
     assert all(lab.is_running(n, k) for n, keys in pids.items() for k in keys)

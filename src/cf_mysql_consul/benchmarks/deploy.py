@@ -160,15 +160,16 @@ def run_variant(variant: Variant, *, root: Path, groups: list[str] | None, write
             result.attempts, result.acked = seen.attempts, len(seen.acked)
             result.client_errors, result.errors_by_code = seen.error_count, dict(seen.errors)
             for inst in lab.deployment.with_job("mysql"):
-                result.mysqld_starts[inst.name] = mysqld_starts(lab, inst.name, since)
-                result.start_timeouts[inst.name] = sum(
-                    1 for e in _ctl_events(lab, inst.name) if e["event"] == "timeout" and e["ts"] >= since)
                 try:
                     lab.wait_synced(inst.name, timeout=120)
                     result.missing[inst.name] = len(load.missing_on(inst.name))
                 except Exception as exc:
                     log(f"  [{variant.name}] {inst.name} not readable afterwards: {exc}")
                     result.missing[inst.name] = -1
+                # counted after the wait, so that the cycles of a node that never rejoins are all in
+                result.mysqld_starts[inst.name] = mysqld_starts(lab, inst.name, since)
+                result.start_timeouts[inst.name] = sum(
+                    1 for e in _ctl_events(lab, inst.name) if e["event"] == "timeout" and e["ts"] >= since)
         finally:
             lab.down(purge=True)
     return result

@@ -124,10 +124,11 @@ def run(config: JobConfig, bosh_args: list[str], env: dict[str, str], *, now: fl
         record = node.stop_record(config.mysql, writes_per_second=snapshot.node.writes_per_second)
         if record:
             save_state(str(Path(config.state_path).with_name("stop-record.json")), {**record, "stopped_at": now})
-            covers = (record["gcache_bytes"] / max(1.0, record["writes_per_second"] * record["writeset_bytes"]))
+            rate = record["writes_per_second"] * record["writeset_bytes"]
+            covers = f"~{record['gcache_bytes'] / rate:.0f} s" if rate >= 1 else "any length"
             log(f"stop record: seqno {record['seqno']:.0f}, {record['writes_per_second']:.0f} writes/s of "
                 f"~{record['writeset_bytes']:.0f} B, gcache {record['gcache_bytes'] / 2**20:.0f} MB covers "
-                f"~{covers:.0f} s of downtime for an IST")
+                f"{covers} of downtime for an IST")
     return decision.drain_output, 0
 
 

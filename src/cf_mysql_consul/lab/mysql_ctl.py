@@ -49,6 +49,7 @@ class CtlConfig:
     start_timeout_seconds: float
     retry_delay_seconds: float
     events_path: str
+    stop_grace_seconds: float = STOP_GRACE_SECONDS
 
     @classmethod
     def load(cls, path: str) -> CtlConfig:
@@ -58,6 +59,7 @@ class CtlConfig:
             mariadbd_argv=tuple(raw["mariadbd_argv"]), bootstrap_arg=raw.get("bootstrap_arg"),
             socket=str(raw["socket"]), start_timeout_seconds=float(raw["start_timeout_seconds"]),
             retry_delay_seconds=float(raw.get("retry_delay_seconds", 1.0)), events_path=str(raw["events_path"]),
+            stop_grace_seconds=float(raw.get("stop_grace_seconds", STOP_GRACE_SECONDS)),
         )
 
 
@@ -114,7 +116,7 @@ class Supervisor:
             return
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(STOP_GRACE_SECONDS)
+            child.wait(self.config.stop_grace_seconds)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
