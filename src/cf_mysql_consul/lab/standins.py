@@ -133,6 +133,10 @@ class MySQLStandIn:
             f'wsrep_provider_options="{provider_options}"',
             "wsrep_slave_threads=2",
             "",
+            # mariabackup's joiner listens with socat on every address unless told otherwise.
+            "[sst]",
+            f'sockopt=",bind={addr}"',
+            "",
         ]))
         hc = ctx.prop("cf_mysql.mysql.galera_healthcheck", {}) or {}
         ctx.write("/var/vcap/jobs/mysql/config/galera-healthcheck.json", json.dumps({
