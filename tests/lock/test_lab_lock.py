@@ -52,7 +52,14 @@ def test_steady_state_one_active_proxy_and_dns_returns_only_it(lab: Lab) -> None
     state = lc.lock_state(lab, active)
     assert value["proxy"] == active and value["address"] == address
     assert value["lock_index"] == state["lock_index"]
-    assert value["backend"] == (lc.cluster(lab, active) or {})["activeBackend"]["name"]
+    # The key records the backend at each lease renewal (1 s): poll until it has caught up with
+    # a switch that an earlier test may have caused.
+    key_url = f"{lab.consul_url(standby)}/v1/kv/service/mysql/leader?raw"
+    wait_until(
+        lambda: requests.get(key_url, timeout=2).json()["backend"]
+        == (lc.cluster(lab, active) or {})["activeBackend"]["name"],
+        timeout=15, what="the key's value to name the proxy's active backend",
+    )
 
 
 @pytest.mark.parametrize("process", ["proxy.proxy", "consul-lock.consul-lock", "consul_agent.consul"])

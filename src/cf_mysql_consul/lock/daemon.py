@@ -243,7 +243,10 @@ class LockDaemon:
     def _grant_lease(self, message: str, *, preferred: str | None = None, first: bool = False) -> bool:
         """Enable (or keep enabled) the proxy's traffic with a fresh lease; False when refused."""
         m, t = self.memory, self.config.timing
-        before = m.backend
+        # Compare with what the key records, not with m.backend: each cycle's observation
+        # already refreshes m.backend from the proxy, so that would never differ.
+        key_value = m.key.value if m.key is not None else None
+        recorded = key_value.get("backend") if isinstance(key_value, dict) else None
         sent = time.monotonic()
         try:
             cluster = self.proxy.enable(lease_seconds=t.lease_seconds, message=message, preferred=preferred)
@@ -259,7 +262,7 @@ class LockDaemon:
         if not m.active or first:
             m.active = True
             self._event("activate", message, backend=m.backend, preferred=preferred)
-        elif m.backend != before and m.session is not None:
+        elif m.backend != recorded and m.session is not None:
             try:
                 self.consul.acquire(self.config.key, m.session, self._value())
             except ConsulUnavailable as exc:
