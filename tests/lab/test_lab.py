@@ -67,12 +67,13 @@ def test_sigkill_mysql0_keeps_a_primary_of_two_and_restart_rejoins(healthy_lab: 
         cur.execute("CREATE DATABASE IF NOT EXISTS labtest")
         cur.execute("CREATE TABLE IF NOT EXISTS labtest.during_outage (id INT PRIMARY KEY)")
         cur.execute("REPLACE INTO labtest.during_outage VALUES (1)")
-    donor_log = lab.instance_dir(lab.instance("mysql/1")) / "sys" / "log" / "mysql" / "mysql.err.log"
-    donor_log_size = donor_log.stat().st_size
+    logs = lab.instance_dir(lab.instance("mysql/0")) / "sys" / "log" / "mysql"
+    err_size = (logs / "mysql.err.log").stat().st_size
     lab.start("mysql/0")
     lab.wait_synced("mysql/0", timeout=60)
-    # The crashed node recovered its position and caught up by IST: the donor sent no full copy.
-    assert "Bypassing state dump" in donor_log.read_text(errors="replace")[donor_log_size:]
+    # The crashed node recovered its Galera position first and so caught up by IST.
+    assert "recovered Galera position" in (logs / "mariadbd.stderr.log").read_text()
+    assert "IST received" in (logs / "mysql.err.log").read_text(errors="replace")[err_size:]
     lab.wait_cluster_size(3, timeout=30)
     with lab.mysql("mysql/0") as conn, conn.cursor() as cur:
         cur.execute("SELECT id FROM labtest.during_outage")

@@ -41,3 +41,16 @@ def test_a_killed_proxy_ends_where_its_lock_found_it_gone(tmp_path: Path) -> Non
     assert report.ok, report.describe()
     write(tmp_path / "p0", LOCK_AUDIT, [])  # without that proof the interval runs to the restart
     assert not audit({"p0": tmp_path / "p0", "p1": tmp_path / "p1"}).ok
+
+
+def test_a_restarted_proxys_first_event_closes_the_dead_ones_interval_at_its_death(tmp_path: Path) -> None:
+    """A killed proxy logs nothing; its successor's start-up traffic event (``at_start``) must
+    not be read as the old process disabling traffic at that late moment."""
+    write(tmp_path / "p0", PROXY_EVENTS, [traffic(10.0, True), {**traffic(30.0, False), "at_start": True}])
+    write(tmp_path / "p0", LOCK_AUDIT, [{"monotonic": 12.5, "proxy_gone": True}])
+    write(tmp_path / "p1", PROXY_EVENTS, [traffic(14.0, True)])
+    write(tmp_path / "p1", LOCK_AUDIT, [])
+    report = audit({"proxy/0": tmp_path / "p0", "proxy/1": tmp_path / "p1"})
+    first = report.proxy_intervals[0]
+    assert (first.instance, first.end, first.ended_by) == ("proxy/0", 12.5, "proxy gone")
+    assert report.ok

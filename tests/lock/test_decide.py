@@ -42,7 +42,7 @@ def test_holder_renews_the_lease_when_due_and_otherwise_waits() -> None:
         ({"key": FREE}, "key is free"),
         ({"key_ok": False}, "key is free"),
         ({"session_ok_at": NOW - 8}, "session TTL"),
-        ({"heartbeat_ok_at": NOW - 3}, "heartbeat"),
+        ({"heartbeat_ok_at": NOW - 7}, "heartbeat"),
     ],
 )
 def test_any_doubt_disables_traffic_first(changes: dict[str, Any], why: str) -> None:

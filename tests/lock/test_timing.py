@@ -21,9 +21,10 @@ def test_defaults_are_accepted_with_room_left() -> None:
         ({"session_ttl_seconds": 5}, "session_ttl_seconds"),
         ({"session_ttl_seconds": 10.5}, "session_ttl_seconds"),
         ({"lease_seconds": 8}, "lease_seconds"),  # outlives the session TTL rule
-        ({"lease_seconds": 4}, "lease_seconds"),  # outlives heartbeat TTL + lock-delay
+        ({"lease_seconds": 4}, "lock_delay_seconds"),  # would outlive the lock-delay after an invalidation
+        ({"lock_delay_seconds": 4}, "lock_delay_seconds"),  # not longer than consul + proxy timeouts + lease
         ({"lease_seconds": 1.2}, "lease_seconds"),  # runs out between two renewals
-        ({"lock_delay_seconds": 0}, "lock_delay_seconds"),  # no time to react to an invalidation
+        ({"lock_delay_seconds": 0}, "lock_delay_seconds"),  # the old lease outlives an invalidation
         ({"lock_delay_seconds": 1.5}, "lock_delay_seconds"),
         ({"heartbeat_ttl_seconds": 1.5}, "heartbeat_ttl_seconds"),
         ({"consul_timeout_seconds": 0}, "consul_timeout_seconds"),
@@ -34,15 +35,15 @@ def test_broken_rules_are_refused_naming_the_property(changes: dict[str, float],
         check(dataclasses.replace(Timing(), **changes))
 
 
-def test_longer_ttl_allows_a_longer_lease_only_with_a_longer_heartbeat() -> None:
-    with pytest.raises(TimingError, match="heartbeat_ttl_seconds"):
+def test_longer_ttl_allows_a_longer_lease_only_with_a_longer_lock_delay() -> None:
+    with pytest.raises(TimingError, match="lock_delay_seconds"):
         check(Timing(session_ttl_seconds=30, lease_seconds=6))
-    assert check(Timing(session_ttl_seconds=30, lease_seconds=6, heartbeat_ttl_seconds=8)).heartbeat > 0
+    assert check(Timing(session_ttl_seconds=30, lease_seconds=6, lock_delay_seconds=8)).reaction > 0
 
 
 def test_lease_allowed_only_while_session_and_heartbeat_are_fresh() -> None:
     t = Timing()
     assert lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=99.9) is None
     assert "session TTL" in str(lease_allowed(t, 100.0, session_ok_at=92.0, heartbeat_ok_at=99.9))
-    assert "heartbeat" in str(lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=98.0))
+    assert "heartbeat" in str(lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=93.0))
     assert lease_allowed(t, 100.0, session_ok_at=None, heartbeat_ok_at=99.9) == "no session renewal yet"

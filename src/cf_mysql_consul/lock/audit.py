@@ -120,7 +120,8 @@ class AuditReport:
 def proxy_intervals(instance: str, events: Iterable[dict[str, Any]]) -> list[Interval]:
     """Serving intervals from one proxy's ``events.jsonl``: ``traffic`` enabled -> disabled.
 
-    A ``started``/``stopped`` event closes an open interval (the process ended before it).
+    A ``started``/``stopped`` event, or the traffic event a new process logs at start
+    (``at_start``), closes an open interval: the process ended before it.
     """
     out: list[Interval] = []
     opened: tuple[float, str] | None = None
@@ -130,7 +131,8 @@ def proxy_intervals(instance: str, events: Iterable[dict[str, Any]]) -> list[Int
         if kind == "traffic" and e.get("enabled") and opened is None:
             opened = (t, str(e.get("reason") or e.get("message", "")))
         elif opened is not None and ((kind == "traffic" and not e.get("enabled")) or kind in ("started", "stopped")):
-            out.append(Interval(instance, opened[0], t, opened[1][:80], "restart" if kind == "started" else "disabled"))
+            restart = kind == "started" or bool(e.get("at_start"))
+            out.append(Interval(instance, opened[0], t, opened[1][:80], "restart" if restart else "disabled"))
             opened = None
     if opened is not None:
         out.append(Interval(instance, opened[0], math.inf, opened[1][:80], "open"))

@@ -74,6 +74,7 @@ class Controller:
             "traffic",
             f"traffic {'enabled' if self.traffic.enabled else 'disabled'}: {self.traffic.message}",
             enabled=self.traffic.enabled,
+            at_start=True,  # a new process: whatever an earlier one served ended before this
         )
 
     async def stop(self) -> None:
