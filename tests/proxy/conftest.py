@@ -340,3 +340,13 @@ def proxy(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> Proxy:
     started = start_proxy(backends_of(mariadbs))
     wait_until(lambda: started.cluster()["activeBackend"], 10, "an active backend")
     return started
+
+
+def server_port(proxy: Proxy) -> int:
+    """The port of the MariaDB server a new connection through ``proxy`` reaches."""
+    conn = proxy.connect()
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT @@port")
+        (port,) = cursor.fetchone()
+    conn.close()
+    return int(port)

@@ -22,19 +22,11 @@ from .conftest import (
     Proxy,
     ProxyFactory,
     backends_of,
+    server_port,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def server_port(proxy: Proxy) -> int:
-    conn = proxy.connect()
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT @@port")
-        (port,) = cursor.fetchone()
-    conn.close()
-    return int(port)
 
 
 def is_severed(conn: pymysql.connections.Connection) -> bool:  # type: ignore[type-arg]

@@ -11,18 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import APP_PASSWORD, APP_USER, MariaDB, Proxy
+from .conftest import APP_PASSWORD, APP_USER, MariaDB, Proxy, server_port
 
 pytestmark = pytest.mark.integration
-
-
-def server_port(proxy: Proxy) -> int:
-    conn = proxy.connect()
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT @@port")
-        (port,) = cursor.fetchone()
-    conn.close()
-    return int(port)
 
 
 def test_lands_on_lowest_index(proxy: Proxy, mariadbs: list[MariaDB]) -> None:
