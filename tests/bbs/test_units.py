@@ -89,3 +89,19 @@ def test_errand_refuses_bad_properties_at_render_time(tmp_path: Path) -> None:
         render(tmp_path)
     with pytest.raises(RenderError, match="error_tolerance' must be between 0 and 1"):
         render(tmp_path, database_connection_string="a:b@tcp(h:1)/d", error_tolerance=5)
+
+
+def test_a_pool_pickles_as_its_settings_for_a_component_process() -> None:
+    import pickle
+
+    from cf_mysql_consul.bbs.client import Pool
+    from cf_mysql_consul.bbs.resolve import ConsulDnsResolver
+
+    pool = Pool(ConsulDnsResolver("127.0.0.9:8600"), user="u", password="p", database="d", max_open=7,
+                attempts=2, retry_delay=0.25, connect_timeout=3.0, read_timeout=9.0)
+    pool._idle.append(object())  # type: ignore[arg-type]  # stands for an open connection: must not travel
+    copy = pickle.loads(pickle.dumps(pool))
+    assert (copy.user, copy.password, copy.database, copy.attempts, copy.retry_delay) == ("u", "p", "d", 2, 0.25)
+    assert (copy.connect_timeout, copy.read_timeout) == (3.0, 9.0)
+    assert copy.resolver.describe() == "consul dns mysql.service.consul @127.0.0.9:8600"
+    assert copy._idle == [] and copy.opened == 0

@@ -11,6 +11,7 @@ Contract (what callers may rely on):
   one is taken without counting an attempt (up to two), then a new connection is made.
 - A commit whose reply is lost raises ``lost_connection``: the write may or may not have
   happened; the audit treats every failed write as unknown.
+- A pool pickles as its settings: the copy in another process opens its own connections.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Pool:
     def __init__(self, resolver: Resolver, *, user: str, password: str, database: str, max_open: int = 200,
                  attempts: int = 3, retry_delay: float = 0.5, connect_timeout: float = 5.0,
                  read_timeout: float = 60.0) -> None:
+        self._settings: dict[str, Any] = {
+            "user": user, "password": password, "database": database, "max_open": max_open, "attempts": attempts,
+            "retry_delay": retry_delay, "connect_timeout": connect_timeout, "read_timeout": read_timeout}
         self.resolver = resolver
         self.user, self.password, self.database = user, password, database
         self.attempts = attempts
@@ -45,6 +49,9 @@ class Pool:
         self._idle: list[pymysql.Connection[Any]] = []
         self._lock = threading.Lock()
         self.opened = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (self.resolver, self._settings)
 
     # ---- connections --------------------------------------------------------------------
     def _connect(self) -> pymysql.Connection[Any]:
@@ -144,6 +151,10 @@ class Pool:
             raise error from exc
         self._release(conn)
         return result
+
+
+def _rebuild(resolver: Resolver, settings: dict[str, Any]) -> Pool:
+    return Pool(resolver, **settings)
 
 
 def _close(conn: pymysql.Connection[Any]) -> None:

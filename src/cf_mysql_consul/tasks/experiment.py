@@ -61,7 +61,10 @@ def _print_result(result: runner.RunResult) -> None:
 def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: str | None = None,
         clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000) -> None:
     """Run one experiment end to end; exits non-zero unless the verdict is PASSED (SKIPPED exits 0)."""
-    definition = spec.load(name)
+    try:
+        definition = spec.load(name)
+    except spec.SpecError as exc:
+        raise Exit(f"experiment.run: {exc} (options: ./inv --help experiment.run)", code=2) from None
     if target == "bosh":
         if shutil.which("bosh") is None:
             raise Exit("--target bosh needs the bosh CLI on PATH and a bosh-lite deployment of this release "
