@@ -80,7 +80,7 @@ def test_stop_and_start_one_process(mini: Lab) -> None:
 
 
 def test_unknown_instance_is_named(mini: Lab) -> None:
-    with pytest.raises(Exception, match=r"unknown instance 'web/7'.*known: db/0, web/0"):
+    with pytest.raises(Exception, match=r"unknown instance 'web/7'.*known: db/0, arbitrator/0, web/0"):
         mini.kill("web/7")
 
 
@@ -90,7 +90,7 @@ def test_down_leaves_no_process_behind(tmp_path: Path) -> None:
     try:
         lab.up()
         pids = lab.alive_pids()
-        assert len(pids) == 3  # mariadbd, galera-healthcheck, hello
+        assert len(pids) == 4  # mariadbd, galera-healthcheck, garbd, hello
     finally:
         lab.down(purge=True)
     assert [pid for pid in pids if Path(f"/proc/{pid}").exists() and _not_zombie(pid)] == []
@@ -123,6 +123,7 @@ def test_port_in_use_is_named_and_nothing_is_left_running(tmp_path: Path) -> Non
     lab = mini_lab("busy-port", private_manifest(tmp_path))
     lab.down(purge=True)
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # garbd's old links may be in TIME_WAIT
         squatter.bind(("127.0.22.1", 4567))
         squatter.listen()
         with pytest.raises(LabError, match=r"db/0: port 127\.0\.22\.1:4567 is already in use"):
@@ -136,3 +137,27 @@ def test_missing_debian_package_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setitem(standins.REQUIRED_BINARIES, "mysql", ("/nonexistent/mariadbd", "mariadb-server"))
     with pytest.raises(RuntimeError, match=r"Debian package mariadb-server.*Run \./inv once"):
         mini_lab("no-pkg", private_manifest(tmp_path)).up()
+
+
+def test_galera_provider_options_reach_mariadbd_and_garbd(mini: Lab) -> None:
+    mini.wait_cluster_size(2)  # garbd joined with the same evs settings as the node
+    with mini.mysql("db/0") as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL VARIABLES LIKE 'wsrep_provider_options'")
+        options = str(cur.fetchone()[1])
+    assert "evs.suspect_timeout = PT4S" in options and "evs.keepalive_period = PT0.5S" in options
+    garbd = next(r for r in mini.records(mini.instance("arbitrator/0")) if r.key.endswith("garbd"))
+    argv = Path(f"/proc/{garbd.pid}/cmdline").read_bytes().decode().split("\0")
+    assert "evs.suspect_timeout=PT4S; evs.keepalive_period=PT0.5S" in argv[argv.index("--options") + 1]
+
+
+def test_a_malformed_galera_option_is_named(tmp_path: Path) -> None:
+    raw = yaml.safe_load(private_manifest(tmp_path).read_text())
+    db = next(g for g in raw["instance_groups"] if g["name"] == "db")
+    db["jobs"][0]["properties"]["cf_mysql"]["mysql"]["galera_provider_options"] = {"evs.suspect_timeout": "PT1S;x"}
+    path = tmp_path / "bad.yml"
+    path.write_text(yaml.safe_dump(raw))
+    lab = mini_lab("bad-galera", path)
+    with pytest.raises((LabError, ValueError), match="galera_provider_options"):
+        lab.up()
+    assert lab.alive_pids() == []
+    lab.down(purge=True)

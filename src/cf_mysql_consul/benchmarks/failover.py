@@ -302,8 +302,13 @@ def run_failover_bench(
     console: Console,
     json_path: str | None = None,
     keep_lab: bool = False,
+    galera_options: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Bring up a lab, run ``runs`` faults of each kind, print the table, write the JSON."""
+    """Bring up a lab, run ``runs`` faults of each kind, print the table, write the JSON.
+
+    ``galera_options`` tune every Galera member (both setups share the lab): the survivor's
+    first write waits until Galera evicts the dead node, ``evs.suspect_timeout`` (5 s) after it.
+    """
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
@@ -314,7 +319,7 @@ def run_failover_bench(
     address_prefix, _ = lab_location(prefix, root)
     ha_host = f"{address_prefix}.{HAPROXY_HOST_SUFFIX}"
     results: list[RunResult] = []
-    with bench_lab(prefix, root, log=log, keep=keep_lab) as lab:
+    with bench_lab(prefix, root, log=log, keep=keep_lab, galera_options=galera_options) as lab:
         password = admin_password(lab)
         with lab.mysql("mysql/0") as conn, conn.cursor() as cur:
             cur.execute("CREATE DATABASE IF NOT EXISTS bench")
@@ -347,6 +352,7 @@ def run_failover_bench(
             "runs": runs,
             "baseline": f"HAProxy 2.6 TCP, httpchk :9200, {HAPROXY_DEFAULTS}, backup, shutdown-sessions",
             "ours": "proxy/0 as rendered by the lab manifest (interval 500 ms, timeout 1000 ms, fall 1)",
+            "galera_options": galera_options or "Galera's defaults (evs.suspect_timeout PT5S)",
             "client_timeout_seconds": CLIENT_TIMEOUT_SECONDS,
             "targets_first_write_s": TARGET_SECONDS,
             "results": figures,

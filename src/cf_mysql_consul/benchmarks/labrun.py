@@ -12,9 +12,13 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from cf_mysql_consul.benchmarks.labproxy import LabProxy, stop_lock_jobs
 from cf_mysql_consul.lab.lab import REPO_ROOT, Lab
+from cf_mysql_consul.lab.manifest import DEFAULT_MANIFEST
 
 DEFAULT_PREFIX = "127.0.15"
 DEFAULT_ROOT = REPO_ROOT / ".lab-bench"
@@ -27,12 +31,43 @@ def lab_location(prefix: str | None, root: str | None) -> tuple[str, Path]:
     return chosen.rstrip("."), Path(where)
 
 
+def parse_galera_options(text: str) -> dict[str, str]:
+    """``evs.suspect_timeout=PT2S,evs.keepalive_period=PT0.5S`` -> a map (``ValueError`` naming a bad item)."""
+    options: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"--galera-options: {item!r} is not NAME=VALUE (e.g. evs.suspect_timeout=PT2S)")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def with_galera_options(dest: Path, options: dict[str, str], *, source: Path = DEFAULT_MANIFEST) -> Path:
+    """The lab manifest with ``options`` as every Galera member's extra provider options."""
+    raw: dict[str, Any] = yaml.safe_load(source.read_text())
+    for group in raw["instance_groups"]:
+        for job in group["jobs"]:
+            if job["name"] in ("mysql", "arbitrator"):
+                mysql = job.setdefault("properties", {}).setdefault("cf_mysql", {}).setdefault("mysql", {})
+                mysql["galera_provider_options"] = {**mysql.get("galera_provider_options", {}), **options}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return dest
+
+
 @contextmanager
-def bench_lab(prefix: str | None, root: str | None, *, log: Callable[[str], None], keep: bool = False) -> Iterator[Lab]:
-    """A fresh lab on ``prefix`` with its lock jobs stopped; purged afterwards unless ``keep``."""
+def bench_lab(prefix: str | None, root: str | None, *, log: Callable[[str], None], keep: bool = False,
+              galera_options: dict[str, str] | None = None) -> Iterator[Lab]:
+    """A fresh lab on ``prefix`` with its lock jobs stopped; purged afterwards unless ``keep``.
+
+    ``galera_options`` (e.g. ``{"evs.suspect_timeout": "PT2S"}``) go to every Galera member.
+    """
     address_prefix, state = lab_location(prefix, root)
-    lab = Lab.from_manifest(address_prefix=address_prefix, root=state, log=log)
-    log(f"bringing up a lab on {address_prefix}.x (state in {state})")
+    manifest = (with_galera_options(state.parent / f"{state.name}-manifest.yml", galera_options)
+                if galera_options else None)
+    lab = Lab.from_manifest(manifest, address_prefix=address_prefix, root=state, log=log)
+    log(f"bringing up a lab on {address_prefix}.x (state in {state})"
+        + (f" with Galera options {galera_options}" if galera_options else ""))
     lab.down(purge=True)
     try:
         seconds = lab.up()

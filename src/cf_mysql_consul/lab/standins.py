@@ -76,6 +76,30 @@ def cluster_name(ctx: JobContext) -> str:
     return str(ctx.prop("cf_mysql.mysql.cluster_name", "cf-mariadb-galera-cluster"))
 
 
+_PROVIDER_OPTION = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+
+
+def galera_options(ctx: JobContext) -> str:
+    """Extra Galera provider options (``cf_mysql.mysql.galera_provider_options``, a map) as ``k=v; ...``.
+
+    Both the mysql nodes and garbd read it, because failure detection (``evs.*``) only works
+    as configured when every member of the group agrees on it.
+    """
+    name = "cf_mysql.mysql.galera_provider_options"
+    options = ctx.prop(name, {})
+    if not isinstance(options, dict):
+        raise ValueError(f"{ctx.instance.name}: property '{name}' must be a map of Galera option to value "
+                         f"(e.g. {{evs.suspect_timeout: PT2S}}), got {options!r}")
+    parts = []
+    for key, value in options.items():
+        text = str(value)
+        if not _PROVIDER_OPTION.match(str(key)) or not text or any(ch in text for ch in ';"\n'):
+            raise ValueError(f"{ctx.instance.name}: property '{name}': {key!r}: {value!r} is not a Galera option "
+                             "(a dotted name like evs.suspect_timeout and a value without ; or quotes)")
+        parts.append(f"{key}={text}")
+    return "; ".join(parts)
+
+
 class MySQLStandIn:
     """cf-mysql's ``mysql`` job: MariaDB 10.11 + Galera 4 (rsync SST, or ``cf_mysql.mysql.sst_method:
     mariabackup`` for a non-blocking donor like cf-mysql's xtrabackup-v2), plus a galera-healthcheck."""
@@ -98,6 +122,8 @@ class MySQLStandIn:
             f"gmcast.listen_addr=tcp://{addr}:4567; ist.recv_addr={addr}:4568; gcache.size={gcache}; "
             f"pc.recovery=FALSE"
         )
+        if extra := galera_options(ctx):
+            provider_options += "; " + extra
         peers = ",".join(galera_peers(ctx.deployment))
         sst_method = str(ctx.prop("cf_mysql.mysql.sst_method", "rsync"))
         if sst_method not in ("rsync", "mariabackup"):
@@ -260,7 +286,8 @@ class ArbitratorStandIn:
         return [ProcessSpec(
             job="arbitrator", name="garbd", executable="/usr/bin/garbd",
             args=("--address", f"gcomm://{peers}", "--group", cluster_name(ctx), "--name", ctx.instance.slug,
-                  "--options", f"gmcast.listen_addr=tcp://{ctx.instance.address}:4567"),
+                  "--options", "; ".join(o for o in (f"gmcast.listen_addr=tcp://{ctx.instance.address}:4567",
+                                                     galera_options(ctx)) if o)),
         )]
 
 

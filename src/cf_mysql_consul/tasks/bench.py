@@ -1,20 +1,32 @@
-"""``bench.*`` tasks."""
+"""``bench.*`` tasks: each brings up its own lab, prints a table and can write its figures as JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+from rich.console import Console
+
+_LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
+             "root": "lab state directory (default: $LAB_ROOT, else .lab-bench)",
+             "keep_lab": "leave the lab running afterwards", "json": "write the figures (and targets) here"}
 
 
-from invoke.context import Context as _LockContext
-from invoke.tasks import task as _lock_task
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 140)
 
 
-@_lock_task(help={"runs": "runs per fault for consul-lock (median reported)", "stock_runs":
+@task(help={"runs": "runs per fault for consul-lock (median reported)", "stock_runs":
                   "runs per fault for stock consul lock (slow: 15-45 s each)", "json": "write the figures here",
                   "faults": "comma-separated subset of: drain, proxy SIGKILL, lock SIGKILL, agent SIGKILL, "
                   "instance pause"})
-def lock(c: _LockContext, runs: int = 5, stock_runs: int = 1, json: str | None = None, faults: str = "") -> None:
+def lock(c: Context, runs: int = 5, stock_runs: int = 1, json: str | None = None, faults: str = "") -> None:
     """Failover time (fault -> first write through mysql.service.consul) of consul-lock vs stock consul lock."""
     import json as jsonlib
     from pathlib import Path
 
-    from rich.console import Console
     from rich.table import Table
 
     from cf_mysql_consul.benchmarks.lock import FAULTS, results_json, run_bench
@@ -44,24 +56,10 @@ def lock(c: _LockContext, runs: int = 5, stock_runs: int = 1, json: str | None =
         console.print(f"figures written to {json}")
 
 
-from rich.console import Console as _Console  # noqa: E402
-
-
-def _console() -> _Console:
-    import sys
-
-    return _Console(width=None if sys.stdout.isatty() else 140)
-
-
-_LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
-             "root": "lab state directory (default: $LAB_ROOT, else .lab-bench)",
-             "keep_lab": "leave the lab running afterwards", "json": "write the figures (and targets) here"}
-
-
-@_lock_task(help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
+@task(help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
                   "threads": "sysbench threads", "workloads": "comma-separated: point_select,read_write",
                   "haproxy_threads": "HAProxy nbthread (default: HAProxy's own, one per CPU)"})
-def proxy(c: _LockContext, rounds: int = 3, seconds: int = 10, threads: int = 8,
+def proxy(c: Context, rounds: int = 3, seconds: int = 10, threads: int = 8,
           workloads: str = "point_select,read_write", haproxy_threads: int = 0, json: str | None = None,
           prefix: str | None = None, root: str | None = None, keep_lab: bool = False) -> None:
     """sysbench through our proxy vs HAProxy (TCP) vs mysql/0 directly: tps, p95, ratios."""
@@ -73,35 +71,40 @@ def proxy(c: _LockContext, rounds: int = 3, seconds: int = 10, threads: int = 8,
     run_proxy_bench(options, prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab)
 
 
-@_lock_task(help={**_LAB_HELP, "runs": "runs per fault (median reported)", "faults": "comma-separated: kill,pause"})
-def failover(c: _LockContext, runs: int = 5, faults: str = "kill,pause", json: str | None = None,
-             prefix: str | None = None, root: str | None = None, keep_lab: bool = False) -> None:
+@task(help={**_LAB_HELP, "runs": "runs per fault (median reported)", "faults": "comma-separated: kill,pause",
+                  "galera_options": "Galera provider options for every member, e.g. "
+                                    "evs.suspect_timeout=PT2S,evs.keepalive_period=PT0.5S (default: Galera's)"})
+def failover(c: Context, runs: int = 5, faults: str = "kill,pause", json: str | None = None,
+             prefix: str | None = None, root: str | None = None, keep_lab: bool = False,
+             galera_options: str = "") -> None:
     """Client-visible outage (fault -> first write) through our proxy vs HAProxy's checks, same faults."""
     from cf_mysql_consul.benchmarks.failover import run_failover_bench
+    from cf_mysql_consul.benchmarks.labrun import parse_galera_options
+
+    try:
+        options = parse_galera_options(galera_options)
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from None
 
     run_failover_bench(runs=runs, faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
-                       prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab)
+                       prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab,
+                       galera_options=options)
 
 
-from invoke.context import Context as _DeployContext  # noqa: E402
-from invoke.tasks import task as _deploy_task  # noqa: E402
-
-
-@_deploy_task(help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
+@task(help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
                     "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
                     "start_timeout": "mysql stand-in's database_startup_timeout (cf-mysql start behaviour), s",
                     "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",
                     "prefill": "MB of rows loaded before the deploy (both runs)",
                     "downtime": "seconds each node stays down (VM recreate stand-in, both runs)",
                     "only": "A, B or AB (default)", "json": "write the figures here"})
-def deploy(c: _DeployContext, rate: float = 400.0, writers: int = 4, payload: int = 1000, groups: str = "mysql",
+def deploy(c: Context, rate: float = 400.0, writers: int = 4, payload: int = 1000, groups: str = "mysql",
            start_timeout: float = 150.0, gcache: str = "", prefill: int = 0, downtime: float = 0.0, only: str = "AB",
            json: str | None = None) -> None:
     """Rolling deploy under a steady write load: without (A) vs with (B) galera-drain, side by side."""
     import os
     from pathlib import Path
 
-    from rich.console import Console
     from rich.table import Table
 
     from cf_mysql_consul.benchmarks.deploy import run_ab, to_json
