@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -343,3 +344,33 @@ def test_resumed_proxy_relays_nothing_past_its_lease(start_proxy: ProxyFactory, 
         cursor.execute("SELECT COUNT(*) FROM fence.t")
         assert cursor.fetchone() == (0,)
     assert not proxy.cluster()["trafficEnabled"]
+
+
+def test_an_enable_delivered_after_its_lease_ended_is_refused(start_proxy: ProxyFactory,
+                                                               mariadbs: list[MariaDB]) -> None:
+    """The lock job's PATCH can sit in a stopped proxy's socket buffer; on resume the proxy must not
+    start a lease the sender has already written off (another proxy may hold the lock by then)."""
+    proxy = start_proxy(backends_of(mariadbs), start_enabled=False)
+    status, body = proxy.patch(trafficEnabled=True, leaseSeconds=30, leaseUntilMonotonic=time.monotonic() + 1.0)
+    assert status == 200 and 0 < body["leaseSecondsRemaining"] <= 1.0  # capped at the sender's end
+    wait_until(lambda: not proxy.cluster()["trafficEnabled"], 5, "the capped lease to end")
+    status, body = proxy.patch(trafficEnabled=True, leaseSeconds=2, leaseUntilMonotonic=time.monotonic() + 3600)
+    assert status == 400 and "same host" in body["error"]
+
+    replies: list[tuple[int, Any]] = []
+    proxy.process.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: Path(f"/proc/{proxy.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
+                   5, "the proxy to be stopped")
+        sender = threading.Thread(target=lambda: replies.append(proxy.patch(
+            trafficEnabled=True, leaseSeconds=2, leaseUntilMonotonic=time.monotonic() + 0.5)))
+        sender.start()
+        time.sleep(1.0)  # the fault itself: the sender's lease ends while the proxy cannot run
+    finally:
+        proxy.process.send_signal(signal.SIGCONT)
+    sender.join(timeout=15)
+    assert replies and replies[0][0] == 409 and "arrived after the lease" in replies[0][1]["error"]
+    cluster = proxy.cluster()
+    assert not cluster["trafficEnabled"]
+    with pytest.raises(pymysql.err.OperationalError):
+        proxy.connect()

@@ -60,3 +60,15 @@ def test_draining_refuses_enable() -> None:
     with pytest.raises(TrafficError, match="draining"):
         traffic.request(state, 0.0, enabled=True, message=None, lease_seconds=5.0)
     assert traffic.request(state, 0.0, enabled=False, message="x", lease_seconds=None).draining
+
+
+def test_lease_until_caps_the_lease_and_refuses_a_late_request() -> None:
+    start = traffic.initial(start_enabled=False)
+    state = traffic.request(start, 100.0, enabled=True, message=None, lease_seconds=5.0, lease_until=101.0)
+    assert traffic.evaluate(state, 100.99).enabled and not traffic.evaluate(state, 101.0).enabled
+    with pytest.raises(TrafficError, match="arrived after the lease"):
+        traffic.request(start, 101.0, enabled=True, message=None, lease_seconds=5.0, lease_until=101.0)
+    with pytest.raises(TrafficError, match="same host"):
+        traffic.request(start, 100.0, enabled=True, message=None, lease_seconds=5.0, lease_until=1000.0)
+    with pytest.raises(TrafficError, match="needs leaseSeconds"):
+        traffic.request(start, 100.0, enabled=True, message=None, lease_seconds=None, lease_until=101.0)

@@ -249,7 +249,9 @@ class LockDaemon:
         recorded = key_value.get("backend") if isinstance(key_value, dict) else None
         sent = time.monotonic()
         try:
-            cluster = self.proxy.enable(lease_seconds=t.lease_seconds, message=message, preferred=preferred)
+            cluster = self.proxy.enable(lease_seconds=t.lease_seconds,
+                                        lease_until=sent + t.proxy_timeout_seconds + t.lease_seconds,
+                                        message=message, preferred=preferred)
         except ProxyDraining:
             self._release("proxy refused to enable: draining for shutdown")
             return False

@@ -86,9 +86,15 @@ class ProxyControl:
             return ProxyState.SERVING, str(cluster.get("message")), cluster
         return ProxyState.STANDBY, str(cluster.get("message")), cluster
 
-    def enable(self, *, lease_seconds: float, message: str, preferred: str | None = None) -> dict[str, Any]:
-        """Enable traffic with a lease (renewal = the same call); optionally set the preferred backend."""
-        body: dict[str, Any] = {"trafficEnabled": True, "leaseSeconds": lease_seconds, "message": message}
+    def enable(self, *, lease_seconds: float, lease_until: float, message: str,
+               preferred: str | None = None) -> dict[str, Any]:
+        """Enable traffic with a lease (renewal = the same call); optionally set the preferred backend.
+
+        ``lease_until`` (this host's ``time.monotonic()``) is where this job's accounting ends the
+        lease: the proxy caps the lease there and refuses the call if it arrives later.
+        """
+        body: dict[str, Any] = {"trafficEnabled": True, "leaseSeconds": lease_seconds,
+                                "leaseUntilMonotonic": lease_until, "message": message}
         if preferred:
             body["preferredBackend"] = preferred
         result: dict[str, Any] = self._call("PATCH", "/v0/cluster", body)

@@ -4,7 +4,9 @@ API (switchboard-compatible shapes, extra fields added, none renamed):
 - ``GET /v0/backends`` -> ``[{host, port, healthy, name, currentSessionCount, active, trafficEnabled, ...}]``
 - ``GET /v0/cluster`` -> ``{activeBackend, trafficEnabled, message, lastUpdated, ...}``
 - ``PATCH /v0/cluster`` (form or JSON): ``trafficEnabled``, ``message``, ``leaseSeconds``,
-  ``preferredBackend`` ("" clears it); 400 with ``{"error": ...}`` naming the field.
+  ``preferredBackend`` ("" clears it), ``leaseUntilMonotonic`` (a colocated sender's end of the
+  lease on this host's CLOCK_MONOTONIC); 400 with ``{"error": ...}`` naming the field, 409 when
+  draining or when the request arrived after ``leaseUntilMonotonic``.
 - ``POST /v0/drain``: refuse new clients from now on (used by ``bin/drain``); 409 on later enables.
 - ``GET /metrics``: Prometheus text. ``GET /``: dashboard.
 Health: ``GET /health`` 200 only while serving (traffic on, healthy active backend), else 503;
@@ -26,7 +28,7 @@ from aiohttp.typedefs import Middleware
 
 from cf_mysql_consul.proxy import dashboard, metrics
 from cf_mysql_consul.proxy.controller import Controller
-from cf_mysql_consul.proxy.traffic import TrafficError
+from cf_mysql_consul.proxy.traffic import STALE_LEASE, TrafficError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
@@ -92,7 +94,7 @@ def _parse_bool(name: str, value: Any) -> bool:
 
 def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a PATCH /v0/cluster body into ``Controller.request_traffic`` keyword arguments."""
-    known = {"trafficEnabled", "message", "leaseSeconds", "preferredBackend"}
+    known = {"trafficEnabled", "message", "leaseSeconds", "leaseUntilMonotonic", "preferredBackend"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -111,12 +113,24 @@ def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
             lease = float("nan")
         if not lease > 0 or lease == float("inf"):
             raise BadRequest(f"leaseSeconds must be a number of seconds > 0, got {raw!r}")
+    until: float | None = None
+    if "leaseUntilMonotonic" in body:
+        raw = body["leaseUntilMonotonic"]
+        try:
+            until = float(raw) if not isinstance(raw, bool) else float("nan")
+        except (TypeError, ValueError):
+            until = float("nan")
+        if not 0 < until < float("inf"):
+            raise BadRequest(f"leaseUntilMonotonic must be a CLOCK_MONOTONIC time in seconds, got {raw!r}")
+        if lease is None:
+            raise BadRequest("leaseUntilMonotonic goes with leaseSeconds")
     preferred = body.get("preferredBackend")
     if preferred is not None and not isinstance(preferred, str):
         raise BadRequest(f"preferredBackend must be a backend name like 'mysql/0', got {preferred!r}")
     if message is not None and enabled is None and lease is None and preferred is None:
         raise BadRequest("message alone changes nothing: send it with trafficEnabled")
-    return {"enabled": enabled, "message": message, "lease_seconds": lease, "preferred": preferred}
+    return {"enabled": enabled, "message": message, "lease_seconds": lease, "preferred": preferred,
+            "lease_until": until}
 
 
 def _error(status: int, text: str) -> web.Response:
@@ -169,7 +183,7 @@ async def _patch_cluster(request: web.Request) -> web.Response:
             body = dict(await request.post())
         controller.request_traffic(**parse_patch(body))
     except TrafficError as exc:
-        status = 409 if "draining" in str(exc) else 400
+        status = 409 if "draining" in str(exc) or STALE_LEASE in str(exc) else 400
         return _error(status, str(exc))
     except ValueError as exc:  # BadRequest and unknown preferredBackend
         return _error(400, str(exc))

@@ -114,14 +114,16 @@ class Controller:
         )
 
     def request_traffic(
-        self, *, enabled: bool | None, message: str | None, lease_seconds: float | None, preferred: str | None
+        self, *, enabled: bool | None, message: str | None, lease_seconds: float | None, preferred: str | None,
+        lease_until: float | None = None,
     ) -> None:
         """Apply an API PATCH; raise ``TrafficError``/``ValueError`` (nothing applied) when invalid."""
         if preferred and self.config.backend(preferred) is None:
             names = ", ".join(b.name for b in self.config.backends)
             raise ValueError(f"preferredBackend {preferred!r} is not a backend (known: {names})")
         new_state = traffic.request(
-            self.traffic, self.clock(), enabled=enabled, message=message, lease_seconds=lease_seconds
+            self.traffic, self.clock(), enabled=enabled, message=message, lease_seconds=lease_seconds,
+            lease_until=lease_until,
         )
         if preferred is not None:
             self.preferred = preferred or None
