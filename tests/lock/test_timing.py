@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from cf_mysql_consul.lock.timing import Timing, TimingError, check, lease_allowed
+from cf_mysql_consul.lock.timing import Timing, TimingError, check, lease_allowed, lease_end
 
 
 def test_defaults_are_accepted_with_room_left() -> None:
@@ -47,3 +47,15 @@ def test_lease_allowed_only_while_session_and_heartbeat_are_fresh() -> None:
     assert "session TTL" in str(lease_allowed(t, 100.0, session_ok_at=92.0, heartbeat_ok_at=99.9))
     assert "heartbeat" in str(lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=93.0))
     assert lease_allowed(t, 100.0, session_ok_at=None, heartbeat_ok_at=99.9) == "no session renewal yet"
+
+
+def test_lease_end_is_anchored_at_the_calls_it_trusts_not_at_the_grant() -> None:
+    t = Timing()
+    fresh = lease_end(t, 100.0, key_read_at=99.9, session_ok_at=99.8, heartbeat_ok_at=99.7)
+    assert fresh == 100.0 + t.proxy_timeout_seconds + t.lease_seconds
+    # Paused for 3 s between the key read and the grant: the lease ends where the read allows.
+    late = lease_end(t, 103.0, key_read_at=100.0, session_ok_at=99.9, heartbeat_ok_at=99.9)
+    assert late == 100.0 + t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds
+    assert late < 100.0 + t.lock_delay_seconds  # before anyone else could take the key
+    stale_session = lease_end(t, 100.0, key_read_at=100.0, session_ok_at=91.0, heartbeat_ok_at=100.0)
+    assert stale_session == 91.0 + t.session_ttl_seconds

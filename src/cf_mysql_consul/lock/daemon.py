@@ -23,6 +23,7 @@ from cf_mysql_consul.lock.config import LockConfig
 from cf_mysql_consul.lock.consul_adapter import ConsulLock, ConsulUnavailable, SessionGone
 from cf_mysql_consul.lock.decide import ACQUIRE_RETRY_SECONDS, Action, Decision, KeyView, ProxyState, Snapshot, decide
 from cf_mysql_consul.lock.proxy_adapter import ProxyControl, ProxyDraining, ProxyError, ProxyGone
+from cf_mysql_consul.lock.timing import lease_end
 
 log = logging.getLogger(__name__)
 WATCH_WAIT_SECONDS = 5.0
@@ -45,6 +46,7 @@ class Memory:
     graceful: bool = False
     stepped_down: bool = False
     key: KeyView | None = None
+    key_read_at: float | None = None  # send time of the last consistent read that succeeded
     registered: bool = False
 
 
@@ -154,8 +156,9 @@ class LockDaemon:
         key_ok = False
         if error is None:
             try:
+                sent = time.monotonic()
                 _, m.key = self.consul.read_key(c.key, consistent=True)
-                key_ok = True
+                m.key_read_at, key_ok = sent, True
             except ConsulUnavailable as exc:
                 error = str(exc)
         state, detail, cluster = self.proxy.state()
@@ -249,9 +252,10 @@ class LockDaemon:
         recorded = key_value.get("backend") if isinstance(key_value, dict) else None
         sent = time.monotonic()
         try:
-            cluster = self.proxy.enable(lease_seconds=t.lease_seconds,
-                                        lease_until=sent + t.proxy_timeout_seconds + t.lease_seconds,
-                                        message=message, preferred=preferred)
+            cluster = self.proxy.enable(lease_seconds=t.lease_seconds, message=message, preferred=preferred,
+                                        lease_until=lease_end(t, sent, key_read_at=m.key_read_at,
+                                                              session_ok_at=m.session_ok_at,
+                                                              heartbeat_ok_at=m.heartbeat_ok_at))
         except ProxyDraining:
             self._release("proxy refused to enable: draining for shutdown")
             return False

@@ -14,7 +14,9 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    Session at once, at any moment, and the holder may be too slow to notice (a starved or
    paused process). Its last lease was granted at most one ``consul_timeout`` after a
    consistent read that showed it holding the key, so that lease must end before the
-   lock-delay does: ``consul_timeout + proxy_timeout + lease < lock_delay``. (An earlier
+   lock-delay does: ``consul_timeout + proxy_timeout + lease < lock_delay``. ``lease_end``
+   anchors every grant at that read and the proxy refuses a grant that arrives after it, so
+   neither a paused lock job nor a paused proxy can stretch a lease past it. (An earlier
    version relied on the holder reacting within ``proxy_timeout``; a loaded CI machine showed
    a 675 ms overlap, so the rule no longer trusts the holder to react.)
    (When the whole instance is cut off from the servers, every Consul call fails and the
@@ -126,3 +128,22 @@ def lease_allowed(t: Timing, now: float, *, session_ok_at: float | None, heartbe
     if ends >= heartbeat_ok_at + t.heartbeat_ttl_seconds + t.lock_delay_seconds:
         return f"last heartbeat {now - heartbeat_ok_at:.1f} s ago: a lease could outlive the heartbeat check"
     return None
+
+
+def lease_end(t: Timing, sent: float, *, key_read_at: float | None, session_ok_at: float | None,
+              heartbeat_ok_at: float | None) -> float:
+    """The monotonic instant a lease granted at ``sent`` must end by, whatever happened since.
+
+    Each rule above, anchored at the call it trusts rather than at ``sent``: a consistent read
+    showing this job holding the key (rule 3), the last session renewal (rule 1) and the last
+    heartbeat (rule 2). A lock job paused between its read and its grant thus grants a shorter
+    lease, or one the proxy refuses as already over, never a longer one.
+    """
+    ends = sent + t.proxy_timeout_seconds + t.lease_seconds
+    if key_read_at is not None:
+        ends = min(ends, key_read_at + t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
+    if session_ok_at is not None:
+        ends = min(ends, session_ok_at + t.session_ttl_seconds)
+    if heartbeat_ok_at is not None:
+        ends = min(ends, heartbeat_ok_at + t.heartbeat_ttl_seconds + t.lock_delay_seconds)
+    return ends
