@@ -13,6 +13,7 @@ import yaml
 
 from cf_mysql_consul.lab.manifest import Deployment, Instance, JobRef
 from cf_mysql_consul.lab.processes import ProcessSpec
+from cf_mysql_consul.release.jobspec import link_properties
 from cf_mysql_consul.release.renderer import (
     InstanceSpec,
     JobSpec,
@@ -57,25 +58,6 @@ def find_job_dir(job: str, jobs_dirs: tuple[Path, ...]) -> Path | None:
     return None
 
 
-def _merged_properties(spec: JobSpec, manifest_props: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The nested hash of ``names`` (dotted) from manifest values over spec defaults."""
-    out: dict[str, Any] = {}
-    for dotted in names:
-        value: Any = manifest_props
-        for part in dotted.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None:
-            value = spec.properties.get(dotted, {}).get("default")
-        if value is None:
-            continue
-        node = out
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
 def providers(deployment: Deployment, jobs_dirs: tuple[Path, ...]) -> list[Provider]:
     """Every link provider in the deployment: stand-ins and release jobs' ``provides``."""
     found: list[Provider] = []
@@ -93,7 +75,7 @@ def providers(deployment: Deployment, jobs_dirs: tuple[Path, ...]) -> list[Provi
                 continue
             spec = load_job_spec(job_dir)
             for p in spec.provides:
-                props = _merged_properties(spec, job.properties, list(p.get("properties") or []))
+                props = link_properties(spec, job.properties, list(p.get("properties") or []))
                 found.append(Provider(inst.group, job.name, str(p["name"]), str(p["type"]), props))
     return found
 

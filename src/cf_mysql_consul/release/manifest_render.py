@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cf_mysql_consul.release.jobspec import JobSpec, RenderError, load_job_spec
+from cf_mysql_consul.release.jobspec import JobSpec, RenderError, dig, link_properties, load_job_spec, nest
 from cf_mysql_consul.release.renderer import (
     RUBY_TIMEOUT_SECONDS,
     InstanceSpec,
@@ -63,26 +63,6 @@ class _Provider:
     properties: dict[str, Any]
 
 
-def _dig(props: dict[str, Any], dotted: str) -> Any:
-    value: Any = props
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        if value is None:
-            continue
-        node = out
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
 def job_properties(group: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """A job's properties: the instance group's ``properties`` under the job's own (BOSH v2)."""
     return {**(group.get("properties") or {}), **(job.get("properties") or {})}
@@ -100,14 +80,11 @@ def providers(manifest: dict[str, Any], jobs_dir: Path) -> list[_Provider]:
                     continue
                 spec = load_job_spec(jobs_dir / name)
                 for p in spec.provides:
-                    flat = {}
-                    for prop in p["properties"]:
-                        value = _dig(props, prop)
-                        flat[prop] = value if value is not None else spec.properties.get(prop, {}).get("default")
-                    found.append(_Provider(group["name"], name, p["name"], p["type"], _nest(flat)))
+                    found.append(_Provider(group["name"], name, p["name"], p["type"],
+                                           link_properties(spec, props, list(p["properties"]))))
             for link, type_, defaults in EXTERNAL_PROVIDES.get(name, []) if job.get("release") != RELEASE_NAME else []:
-                flat = {k: (_dig(props, k) if _dig(props, k) is not None else v) for k, v in defaults.items()}
-                found.append(_Provider(group["name"], name, link, type_, _nest(flat)))
+                flat = {k: (dig(props, k) if dig(props, k) is not None else v) for k, v in defaults.items()}
+                found.append(_Provider(group["name"], name, link, type_, nest(flat)))
     return found
 
 
