@@ -31,7 +31,7 @@ def test_defaults_render_into_a_valid_config(tmp_path: Path) -> None:
     assert config.instance_name == "proxy/1" and config.key == "service/mysql/leader"
     assert config.service_id == "mysql-proxy-1" and config.consul_address == "127.0.10.5"
     assert (config.proxy.address, config.proxy.api_port, config.proxy.api_username) == ("127.0.10.5", 8080, "admin")
-    assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 5
+    assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 4
     assert margins.session_ttl > 0
     bpm = yaml.safe_load((tmp_path / "config" / "bpm.yml").read_text())
     assert bpm["processes"][0]["args"][:2] == ["-m", "cf_mysql_consul.lock"]

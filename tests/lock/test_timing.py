@@ -22,8 +22,8 @@ def test_defaults_are_accepted_with_room_left() -> None:
         ({"session_ttl_seconds": 10.5}, "session_ttl_seconds"),
         ({"lease_seconds": 8}, "lease_seconds"),  # outlives the session TTL rule
         ({"lease_seconds": 4}, "lock_delay_seconds"),  # would outlive the lock-delay after an invalidation
-        ({"lock_delay_seconds": 4}, "lock_delay_seconds"),  # not longer than consul + proxy timeouts + lease
-        ({"lease_seconds": 1.2}, "lease_seconds"),  # runs out between two renewals
+        ({"lock_delay_seconds": 3}, "lock_delay_seconds"),  # not longer than consul + proxy timeouts + lease
+        ({"lease_seconds": 0.9}, "lease_seconds"),  # runs out between two renewals
         ({"lock_delay_seconds": 0}, "lock_delay_seconds"),  # the old lease outlives an invalidation
         ({"lock_delay_seconds": 1.5}, "lock_delay_seconds"),
         ({"heartbeat_ttl_seconds": 1.5}, "heartbeat_ttl_seconds"),

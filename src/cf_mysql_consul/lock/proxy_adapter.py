@@ -41,7 +41,7 @@ class ProxyControl:
 
     @property
     def live_url(self) -> str:
-        """The unauthenticated liveness URL (the session's check)."""
+        """The unauthenticated liveness URL (a Consul check operators can see; not tied to the session)."""
         return f"http://{self.endpoint.address}:{self.endpoint.health_port}/live"
 
     @property

@@ -10,7 +10,7 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    job died or hung: the key is free no earlier than ``heartbeat_at + heartbeat_ttl + lock_delay``.
    The lease is granted in the same cycle, at most ``consul_timeout`` after the heartbeat, so
    ``consul_timeout + proxy_timeout + lease < heartbeat_ttl + lock_delay``.
-3. ``serfHealth`` or the proxy's ``/live`` check going critical: Consul clears the key's
+3. ``serfHealth`` going critical (the VM or its agent is gone): Consul clears the key's
    Session at once, at any moment, and the holder may be too slow to notice (a starved or
    paused process). Its last lease was granted at most one ``consul_timeout`` after a
    consistent read that showed it holding the key, so that lease must end before the
@@ -44,10 +44,10 @@ class Timing:
     """The timing properties of the job (seconds), with their property names as field names."""
 
     session_ttl_seconds: float = 10
-    lock_delay_seconds: float = 5
-    lease_seconds: float = 2.5
-    renew_interval_seconds: float = 1
-    heartbeat_ttl_seconds: float = 4
+    lock_delay_seconds: float = 4
+    lease_seconds: float = 2
+    renew_interval_seconds: float = 0.5
+    heartbeat_ttl_seconds: float = 2.5
     consul_timeout_seconds: float = 1
     proxy_timeout_seconds: float = 0.5
 
@@ -103,7 +103,7 @@ def check(t: Timing) -> Margins:
         raise TimingError(
             f"property 'lock_delay_seconds' ({delay:g}) must be longer than consul_timeout_seconds "
             f"({t.consul_timeout_seconds:g}) + proxy_timeout_seconds ({t.proxy_timeout_seconds:g}) + lease_seconds "
-            f"({t.lease_seconds:g}): when Consul invalidates the holder's session (serfHealth or /live critical) "
+            f"({t.lease_seconds:g}): when Consul invalidates the holder's session (serfHealth or heartbeat critical) "
             f"its last lease must run out before anyone else can take the key, whether or not the holder reacts")
     heartbeat_room = (t.heartbeat_ttl_seconds + delay) - (
         t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
