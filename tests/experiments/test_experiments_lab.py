@@ -41,18 +41,21 @@ def check_files(out: Path) -> None:
     assert GINKGO.match((out / "ginkgo.txt").read_text())
 
 
-@pytest.mark.parametrize("name", ["exp1", "exp2", "exp3", "hung-master"])
+@pytest.mark.parametrize("name", spec.names())
 def test_experiment_passes_its_verdict(lab: Lab, tmp_path: Path, name: str) -> None:
-    result = runner.run(spec.load(name), lab=lab, scale=SCALE, out=tmp_path / name)
+    definition = spec.load(name)
+    result = runner.run(definition, lab=lab, scale=SCALE, out=tmp_path / name)
     assert result.verdict.status == "PASSED", "\n".join(f"{c.name}: {c.detail}" for c in result.verdict.checks)
     assert len([c for c in result.verdict.checks if c.ok]) == len(result.verdict.checks) >= 8
     check_files(result.out)
     faults = json.loads((result.out / "verdict.json").read_text())["faults"]
-    assert [f["ok"] for f in faults] == [True, True]
+    assert [f["ok"] for f in faults] == [True] * len(definition.faults) and faults
     if name in ("exp1", "exp3", "hung-master"):
         assert faults[0]["instance"].startswith("mysql/") and faults[1]["instance"] == faults[0]["instance"]
-    else:
-        assert faults[0]["instance"].startswith("proxy/")
+    elif name in ("exp2", "proxy-vm-loss"):
+        assert faults[0]["instance"].startswith("proxy/") and faults[1]["instance"] == faults[0]["instance"]
+    else:  # exp4, exp5: a rolling deploy of the mysql group, every node in turn
+        assert faults[0]["action"] == "rolling_deploy" and faults[0]["detail"] == "updated ['mysql/0', 'mysql/1']"
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
