@@ -26,7 +26,8 @@ import pymysql
 
 from cf_mysql_consul.bbs.schema import AUDITED_TABLES
 from cf_mysql_consul.bbs.workload import Acks
-from cf_mysql_consul.lab.lab import Lab, LabError
+from cf_mysql_consul.experiments.target import Target
+from cf_mysql_consul.lab.lab import LabError
 from cf_mysql_consul.lab.waiting import WaitTimeout, wait_until
 
 
@@ -51,7 +52,7 @@ def _node_rows(conn: pymysql.Connection[Any], database: str) -> tuple[set[str], 
     return desired, actual
 
 
-def audit_writes(lab: Lab, acks: Acks, database: str) -> Check:
+def audit_writes(lab: Target, acks: Acks, database: str) -> Check:
     """Every acknowledged write present (in its acknowledged state) on every mysql node."""
     problems: list[str] = []
     counts: dict[str, int] = {}
@@ -84,7 +85,7 @@ def audit_writes(lab: Lab, acks: Acks, database: str) -> Check:
                  {"acknowledged": len(acks.desired), "unknown": len(acks.unknown), "rows": counts})
 
 
-def checksums(lab: Lab, database: str) -> Check:
+def checksums(lab: Target, database: str) -> Check:
     """``CHECKSUM TABLE`` per node; equal on every node."""
     sums: dict[str, dict[str, int | None]] = {}
     errors = []
@@ -105,7 +106,7 @@ def checksums(lab: Lab, database: str) -> Check:
     return Check("table checksums equal", ok, detail, {"checksums": sums})
 
 
-def rejoined(lab: Lab, *, timeout: float) -> Check:
+def rejoined(lab: Target, *, timeout: float) -> Check:
     """Every mysql node Synced, in a Primary component with every member."""
     nodes = lab.deployment.with_job("mysql")
     size = len(nodes) + len(lab.deployment.with_job("arbitrator"))
@@ -164,7 +165,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def overlap(lab: Lab, *, since: float, until: float, not_serving: Mapping[str, list[tuple[float, float]]]) -> Check:
+def overlap(lab: Target, *, since: float, until: float, not_serving: Mapping[str, list[tuple[float, float]]]) -> Check:
     """No two proxies serving at the same time between monotonic ``since`` and ``until``."""
     dirs = {i.name: lab.instance_dir(i) for i in lab.deployment.with_job("proxy")}
     try:

@@ -1,4 +1,5 @@
-"""Injecting an experiment's faults at their points, through the Lab API, off the workload's threads.
+"""Injecting an experiment's faults at their points, through the target's API (the lab or BOSH), off the
+workload's threads.
 
 One background thread takes the faults in order: it waits until the workload reaches a
 fault's point (inserted LRPs during seeding, or seconds into the measurement), resolves the
@@ -6,7 +7,7 @@ target at that moment (the master MySQL is the active proxy's backend right then
 (``kill``/``start``/``stop``/``pause``/``resume``, or a rolling deploy), and records what it did,
 when (monotonic and run-relative), how long it took and whether it worked. A fault whose point
 is never reached runs when the workload ends, marked late. Restarts wait for the instance to be
-healthy (Lab.start does), which is how "the restarted node rejoined" is measured.
+healthy (``start`` does), which is how "the restarted node rejoined" is measured.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cf_mysql_consul.experiments.spec import Fault
+from cf_mysql_consul.experiments.target import Target
 from cf_mysql_consul.experiments.topology import ProxyApi
-from cf_mysql_consul.lab.lab import Lab
 
 Log = Callable[[str], None]
 DEFAULT_PROCESS = {"master_mysql": "mysql.mariadbd", "active_proxy": "proxy.proxy", "active_proxy_vm": None}
@@ -48,9 +49,10 @@ class FaultRecord:
 
 @dataclass
 class FaultRunner:
-    """Runs ``faults`` against ``lab`` as the workload progresses (``advance`` / ``measurement_started``)."""
+    """Runs ``faults`` against ``lab`` (any target) as the workload progresses (``advance`` /
+    ``measurement_started``)."""
 
-    lab: Lab
+    lab: Target
     faults: tuple[Fault, ...]
     clock: Callable[[], float]  # seconds since the run started
     log: Log = print

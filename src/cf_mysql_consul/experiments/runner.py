@@ -4,7 +4,9 @@
 given (reusing one that is already running at that address and root, and then leaving it
 running) and tears down what it started; given a lab (the tests' shared one), it uses it and
 leaves it healthy: every process it stopped or paused is running again, traffic is as it found
-it. The result carries the verdict and the run directory.
+it. ``run_target`` runs the same steps on a deployment that is already there (a BOSH
+deployment: ``bosh_target``) and calls its ``heal`` at the end. The result carries the verdict
+and the run directory.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cf_mysql_consul.experiments import audit, reports, topology
 from cf_mysql_consul.experiments.faults import FaultRunner
 from cf_mysql_consul.experiments.opsfile import apply as apply_ops
 from cf_mysql_consul.experiments.spec import Experiment, scaled
+from cf_mysql_consul.experiments.target import Target
 from cf_mysql_consul.experiments.verdict import Verdict, decide, skipped
 from cf_mysql_consul.lab.lab import REPO_ROOT, Lab
 from cf_mysql_consul.lab.manifest import DEFAULT_MANIFEST
@@ -85,14 +88,14 @@ def lab_for(spec: Experiment, out: Path, *, log: Log) -> Lab:
     return Lab.from_manifest(path, log=log)
 
 
-def admin_credentials(lab: Lab) -> tuple[str, str]:
+def admin_credentials(lab: Target) -> tuple[str, str]:
     """The mysql job's admin user and password from the manifest."""
     job = lab.deployment.with_job("mysql")[0].job("mysql")
     password = ((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", "") if job else ""
     return "root", str(password)
 
 
-def workload_config(spec: Experiment, lab: Lab, resolver: Resolver) -> BenchmarkConfig:
+def workload_config(spec: Experiment, lab: Target, resolver: Resolver) -> BenchmarkConfig:
     """benchmark-bbs's config for this run (credentials from the manifest)."""
     user, password = admin_credentials(lab)
     addresses = [f"{h}:{p}" for h, p in resolver.candidates()] if isinstance(resolver, FixedResolver) else []
@@ -107,7 +110,7 @@ def heal(lab: Lab) -> None:
     lab.up()
 
 
-def throughput_probe(lab: Lab, config: BenchmarkConfig, via: Resolver, lrps: int) -> dict[str, float]:
+def throughput_probe(lab: Target, config: BenchmarkConfig, via: Resolver, lrps: int) -> dict[str, float]:
     """Seeding LRPs/s through ``via`` (the proxy) and directly to a node, one after the other."""
     node = lab.deployment.with_job("mysql")[0]
     result = {}
@@ -124,13 +127,18 @@ def throughput_probe(lab: Lab, config: BenchmarkConfig, via: Resolver, lrps: int
     return result
 
 
+def run_dir(name: str) -> Path:
+    """The default run directory: ``.experiments/NAME-TIMESTAMP``."""
+    return RUNS_DIR / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
 def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Path | None = None,
         log: Log = print, display: Hooks | None = None, keep_lab: bool = False, clients: str | None = None,
         probe_lrps: int = 0) -> RunResult:
     """Run ``spec`` (see the module docstring); never raises for a failed verdict."""
     started = time.monotonic()
     spec = scaled(spec, scale)
-    out = out or RUNS_DIR / f"{spec.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    out = out or run_dir(spec.name)
     out.mkdir(parents=True, exist_ok=True)
     deploy = rolling_deploy_function()
     if spec.needs_rolling_deploy and deploy is None:
@@ -155,7 +163,25 @@ def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Pa
             heal(the_lab)
 
 
-def _run_on(lab: Lab, spec: Experiment, out: Path, *, log: Log, display: Hooks, clients: str | None,
+def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Any] | None, heal: Callable[[], None],
+               scale: float = 1.0, out: Path | None = None, log: Log = print, display: Hooks | None = None,
+               clients: str | None = None, probe_lrps: int = 0) -> RunResult:
+    """Run ``spec`` on a deployment that is already up (no lab lifecycle); ``heal()`` afterwards.
+
+    ``deploy(target, groups=..., log=...)`` performs a rolling deploy fault.
+    """
+    started = time.monotonic()
+    spec = scaled(spec, scale)
+    out = out or run_dir(spec.name)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_on(target, spec, out, log=log, display=display or NoHooks(), clients=clients, deploy=deploy,
+                       started=started, probe_lrps=probe_lrps)
+    finally:
+        heal()
+
+
+def _run_on(lab: Target, spec: Experiment, out: Path, *, log: Log, display: Hooks, clients: str | None,
             deploy: Callable[..., Any] | None, started: float, probe_lrps: int) -> RunResult:
     prepared = topology.prepare(lab, spec, log=log, clients=clients)
     t_since = time.monotonic()

@@ -24,7 +24,7 @@ import requests
 
 from cf_mysql_consul.bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver
 from cf_mysql_consul.experiments.spec import Experiment
-from cf_mysql_consul.lab.lab import Lab
+from cf_mysql_consul.experiments.target import Target
 
 LOCK_JOBS = ("consul-lock", "consul_lock")
 Log = Callable[[str], None]
@@ -37,7 +37,7 @@ class TopologyError(RuntimeError):
 class ProxyApi:
     """The proxies' HTTP API (credentials from the manifest)."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Target) -> None:
         self.lab = lab
 
     def _base(self, name: str) -> tuple[str, tuple[str, str]]:
@@ -83,13 +83,13 @@ class ProxyApi:
         return str(backend["name"]) if backend.get("name") else None
 
 
-def lock_processes(lab: Lab) -> list[tuple[str, str]]:
+def lock_processes(lab: Target) -> list[tuple[str, str]]:
     """(instance, process key) of every consul-lock process the lab started."""
     return [(inst.name, r.key) for inst in lab.deployment.instances for r in lab.records(inst)
             if r.key.split(".", 1)[0] in LOCK_JOBS]
 
 
-def lab_has_lock(lab: Lab) -> bool:
+def lab_has_lock(lab: Target) -> bool:
     """True when the deployment runs the consul-lock job."""
     return any(lab.deployment.with_job(j) for j in LOCK_JOBS)
 
@@ -143,7 +143,7 @@ class StandInArbiter:
                 break
 
 
-def consul_dns_address(lab: Lab) -> str:
+def consul_dns_address(lab: Target) -> str:
     """host:8600 of the Consul server instance's DNS interface (any agent would do)."""
     agents = lab.deployment.with_job("consul_agent")
     if not agents:
@@ -152,7 +152,7 @@ def consul_dns_address(lab: Lab) -> str:
     return f"{server.address}:8600"
 
 
-def prepare(lab: Lab, spec: Experiment, *, log: Log = print, clients: str | None = None) -> Prepared:
+def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | None = None) -> Prepared:
     """Put ``lab`` into ``spec``'s topology (see the module docstring)."""
     api = ProxyApi(lab)
     topo = spec.topology
@@ -192,7 +192,7 @@ def prepare(lab: Lab, spec: Experiment, *, log: Log = print, clients: str | None
     return prepared
 
 
-def _service_name(lab: Lab) -> str:
+def _service_name(lab: Target) -> str:
     for job_name in LOCK_JOBS:
         for inst in lab.deployment.with_job(job_name):
             job = inst.job(job_name)
@@ -207,7 +207,7 @@ def _wait_one_serving(api: ProxyApi, log: Log, timeout: float = 60) -> None:
     wait_until(lambda: len(api.serving()) == 1, timeout=timeout, what="the lock to elect one serving proxy")
 
 
-def restore(lab: Lab, prepared: Prepared, *, log: Log = print) -> None:
+def restore(lab: Target, prepared: Prepared, *, log: Log = print) -> None:
     """Undo ``prepare``: stop the arbiter, disable what we enabled, restart stopped lock processes."""
     if prepared.arbiter is not None:
         prepared.arbiter.stop()
