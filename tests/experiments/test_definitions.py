@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cf_mysql_consul.bbs.metrics import summarize
@@ -69,3 +71,17 @@ def test_verdict_passes_only_when_every_check_holds() -> None:
     errors = [summarize("SeedStartActualLRP", [0.01] * 94, 6)]
     failed = decide(errors, 0.05, [], [], spec.Expect(), planned_faults=0)
     assert failed.status == "FAILED" and "Error rate of 0.060 for actuals exceeds tolerance of 0.050" in failed.summary
+
+
+def test_an_owned_labs_logs_are_kept_in_the_run_directory(tmp_path: Path) -> None:
+    from cf_mysql_consul.experiments.runner import keep_logs
+    from cf_mysql_consul.lab import Lab
+
+    lab = Lab.from_manifest(root=tmp_path / "lab")
+    proxy = lab.instance("proxy/0")
+    log_dir = lab.instance_dir(proxy) / "sys" / "log" / "proxy"
+    log_dir.mkdir(parents=True)
+    (log_dir / "events.jsonl").write_text('{"event": "traffic"}\n')
+    kept = keep_logs(lab, tmp_path / "run" / "logs")
+    assert (kept / proxy.slug / "proxy" / "events.jsonl").read_text() == '{"event": "traffic"}\n'
+    assert [p.name for p in kept.iterdir()] == [proxy.slug]  # instances without logs add nothing
