@@ -53,3 +53,40 @@ def rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     out.append(["seeding LRPs/s", *[f"{r['seeding_lrps_per_second'] or 0:.0f}" for r in runs],
                 *["" for n in names if n in seeds]])
     return header, out
+
+
+PER_LRP = ("SeedDesireLRP", "SeedClaimActualLRP", "SeedStartActualLRP", "RepStartActualLRP", "RepClaimActualLRP")
+BULK = ("RepBulkFetching", "FetchActualLRPsAndSchedulingInfos", "NsyncBulkerFetching", "ConvergenceGathering")
+
+
+def _slowest(metrics: dict[str, Any], names: tuple[str, ...]) -> tuple[float, str]:
+    found = [(m["summary"]["slowest"], name) for name in names if (m := metrics.get(name)) and m["summary"]["count"]]
+    return max(found) if found else (0.0, "")
+
+
+def markdown_summary(runs: list[dict[str, Any]]) -> str:
+    """One Markdown row per run, the seed's published outcome beside it (for the README)."""
+    seeds = seed_figures()
+    lines = ["| experiment | verdict (seed) | actual-LRP error rate (seed) | slowest per-LRP operation | "
+             "slowest bulk read (seed) | seeding LRPs/s: whole run / via proxy / direct |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        seed = seeds.get(r["experiment"], {})
+        seed_metrics = seed.get("metrics") or {}
+        per_lrp, per_lrp_name = _slowest(r["metrics"], PER_LRP)
+        bulk, bulk_name = _slowest(r["metrics"], BULK)
+        seed_bulk = max(((v[1], k) for k, v in seed_metrics.items() if k in BULK), default=None)
+        seed_rate = seed.get("actual_error_rate")
+        if seed_rate is None and seed_metrics:
+            seed_rate = 0.0 if "passed" in str(seed.get("outcome")) else None
+        probe = r["throughput"] or {}
+        lines.append(
+            f"| {r['experiment']} | {r['status']} ({seed.get('outcome', '-')}) "
+            f"| {r['figures'].get('actual_lrp_error_rate', 0):.4f} "
+            f"({'-' if seed_rate is None else f'{seed_rate:.3f}'}) "
+            f"| {per_lrp:.2f} s ({ALL_METRICS.get(per_lrp_name, '-')}) "
+            f"| {bulk:.1f} s ({ALL_METRICS.get(bulk_name, '-')}) "
+            f"({f'{seed_bulk[0]:.1f} s' if seed_bulk else '-'}) "
+            f"| {r['seeding_lrps_per_second'] or 0:.0f} / {probe.get('through_proxy', 0):.0f} / "
+            f"{probe.get('direct_to_node', 0):.0f} |")
+    return "\n".join(lines) + "\n"
