@@ -57,8 +57,9 @@ def with_galera_options(dest: Path, options: dict[str, str], *, source: Path = D
 
 @contextmanager
 def bench_lab(prefix: str | None, root: str | None, *, log: Callable[[str], None], keep: bool = False,
-              galera_options: dict[str, str] | None = None) -> Iterator[Lab]:
-    """A fresh lab on ``prefix`` with its lock jobs stopped; purged afterwards unless ``keep``.
+              galera_options: dict[str, str] | None = None, stop_locks: bool = True) -> Iterator[Lab]:
+    """A fresh lab on ``prefix``, its lock jobs stopped unless ``stop_locks`` is False; purged
+    afterwards unless ``keep``.
 
     ``galera_options`` (e.g. ``{"evs.suspect_timeout": "PT2S"}``) go to every Galera member.
     """
@@ -72,7 +73,7 @@ def bench_lab(prefix: str | None, root: str | None, *, log: Callable[[str], None
     try:
         seconds = lab.up()
         log(f"lab up in {seconds:.1f} s")
-        stopped = stop_lock_jobs(lab)
+        stopped = stop_lock_jobs(lab) if stop_locks else []
         if stopped:
             log(f"stopped consul-lock on {', '.join(stopped)}: the benchmark drives proxy/0 itself")
         yield lab

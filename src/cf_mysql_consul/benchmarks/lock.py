@@ -32,6 +32,9 @@ from cf_mysql_consul.lab.waiting import wait_until
 from cf_mysql_consul.lock import lab_checks as lc
 
 FAULTS = ("drain", "proxy SIGKILL", "lock SIGKILL", "agent SIGKILL", "instance pause")
+TARGET_SECONDS = {"drain": 1.0, "proxy SIGKILL": 3.0, "agent SIGKILL": 8.0}
+"""The issue's targets (fault -> first write); besides these, every figure at most 0.1 x stock's."""
+TARGET_RATIO_TO_STOCK = 0.1
 CLIENT_AGENT = "arbitrator/0"
 STOCK_PREFIX = "service/mysql-stock"
 
@@ -204,7 +207,12 @@ def summarise(results: list[Run]) -> list[dict[str, Any]]:
 
 def results_json(results: list[Run]) -> dict[str, Any]:
     """Everything measured, for ``--json``."""
-    return {"runs": [asdict(r) for r in results], "summary": summarise(results)}
+    summary = summarise(results)
+    for row in summary:
+        row["target_seconds"] = TARGET_SECONDS.get(row["fault"])
+        row["target_ratio_to_stock"] = TARGET_RATIO_TO_STOCK
+        row["ratio_to_stock"] = row["ours"] / row["stock"] if row["ours"] is not None and row["stock"] else None
+    return {"runs": [asdict(r) for r in results], "summary": summary}
 
 
 # ---- the stock baseline's child: the proxy's traffic switch under `consul lock` ----------------
