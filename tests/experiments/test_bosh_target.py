@@ -12,14 +12,11 @@ table format. The fake proxies' API servers listen on 127.0.77.x only.
 from __future__ import annotations
 
 import base64
-import importlib.util
-import io
 import json
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +24,6 @@ from typing import Any
 
 import pytest
 import yaml
-from invoke.program import Program
 
 from cf_mysql_consul.experiments import audit, runner, spec
 from cf_mysql_consul.experiments.bosh_target import (
@@ -40,8 +36,8 @@ from cf_mysql_consul.experiments.bosh_target import (
     rolling_deploy,
 )
 from cf_mysql_consul.experiments.faults import FaultRunner
+from tests.invoke_tasks import REPO, run_task, would_run
 
-REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifests" / "cf-mysql-consul.yml"
 B = "bosh -e vbox -d cf-mysql-consul -n"
 ARGV = ["-e", "vbox", "-d", "cf-mysql-consul", "-n"]
@@ -51,32 +47,6 @@ MONIT = {"consul": ["consul_agent"], "mysql": ["mariadb_ctrl", "galera-healthche
          "proxy": ["proxy", "consul-lock", "consul_agent"]}
 IPS = {"consul/0": "127.0.77.10", "mysql/0": "127.0.77.1", "mysql/1": "127.0.77.2", "arbitrator/0": "127.0.77.3",
        "proxy/0": "127.0.77.4", "proxy/1": "127.0.77.5"}
-
-
-def _namespace():  # type: ignore[no-untyped-def]
-    module_spec = importlib.util.spec_from_file_location("repo_tasks", REPO / "tasks.py")
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.ns
-
-
-NAMESPACE = _namespace()
-
-
-def run_task(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            Program(namespace=NAMESPACE).run(["inv", *args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
-
-
-def would_run(out: str) -> list[str]:
-    return [ln.removeprefix("would run: ") for ln in out.splitlines() if ln.startswith("would run: ")]
 
 
 def instances_json(states: dict[str, str] | None = None, ips: dict[str, str] = IPS) -> str:

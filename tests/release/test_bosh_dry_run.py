@@ -9,54 +9,17 @@ installed here, so ``test_with_a_cli_the_same_argv_run`` puts a tiny recorder sc
 
 from __future__ import annotations
 
-import importlib.util
-import io
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from invoke.program import Program
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _namespace():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("repo_tasks", REPO / "tasks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ns
-
-
-NAMESPACE = _namespace()
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
+from tests.invoke_tasks import REPO, run_task
+from tests.invoke_tasks import would_run as lines
 
 
 @pytest.fixture(autouse=True)
 def no_bosh_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-
-
-def run_task(*args: str) -> Result:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            Program(namespace=NAMESPACE).run(["inv", *args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-def lines(out: str) -> list[str]:
-    return [ln.removeprefix("would run: ") for ln in out.splitlines() if ln.startswith("would run: ")]
 
 
 TARBALL = f"{REPO}/dev_releases/cf-mysql-consul-dev.tgz"

@@ -92,6 +92,20 @@ def _parse_bool(name: str, value: Any) -> bool:
     raise BadRequest(f"{name} must be true or false, got {value!r}")
 
 
+def _positive_seconds(body: dict[str, Any], name: str, what: str) -> float | None:
+    """``body[name]`` as a finite number > 0 (None when absent); ``BadRequest`` naming it otherwise."""
+    if name not in body:
+        return None
+    raw = body[name]
+    try:
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise BadRequest(f"{name} must be {what}, got {raw!r}")
+    return value
+
+
 def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a PATCH /v0/cluster body into ``Controller.request_traffic`` keyword arguments."""
     known = {"trafficEnabled", "message", "leaseSeconds", "leaseUntilMonotonic", "preferredBackend"}
@@ -104,26 +118,10 @@ def parse_patch(body: dict[str, Any]) -> dict[str, Any]:
     message = body.get("message")
     if message is not None and not isinstance(message, str):
         raise BadRequest(f"message must be a string, got {message!r}")
-    lease: float | None = None
-    if "leaseSeconds" in body:
-        raw = body["leaseSeconds"]
-        try:
-            lease = float(raw) if not isinstance(raw, bool) else float("nan")
-        except (TypeError, ValueError):
-            lease = float("nan")
-        if not lease > 0 or lease == float("inf"):
-            raise BadRequest(f"leaseSeconds must be a number of seconds > 0, got {raw!r}")
-    until: float | None = None
-    if "leaseUntilMonotonic" in body:
-        raw = body["leaseUntilMonotonic"]
-        try:
-            until = float(raw) if not isinstance(raw, bool) else float("nan")
-        except (TypeError, ValueError):
-            until = float("nan")
-        if not 0 < until < float("inf"):
-            raise BadRequest(f"leaseUntilMonotonic must be a CLOCK_MONOTONIC time in seconds, got {raw!r}")
-        if lease is None:
-            raise BadRequest("leaseUntilMonotonic goes with leaseSeconds")
+    lease = _positive_seconds(body, "leaseSeconds", "a number of seconds > 0")
+    until = _positive_seconds(body, "leaseUntilMonotonic", "a CLOCK_MONOTONIC time in seconds")
+    if until is not None and lease is None:
+        raise BadRequest("leaseUntilMonotonic goes with leaseSeconds")
     preferred = body.get("preferredBackend")
     if preferred is not None and not isinstance(preferred, str):
         raise BadRequest(f"preferredBackend must be a backend name like 'mysql/0', got {preferred!r}")
