@@ -71,3 +71,12 @@ def test_unknown_instance_and_group_are_named() -> None:
 def test_address_prefix_moves_every_instance_keeping_the_last_octet() -> None:
     dep = parse_manifest(base(), Path("m.yml"), address_prefix="127.0.33")
     assert [i.address for i in dep.instances] == ["127.0.33.1", "127.0.33.2"]
+
+
+def test_default_manifest_healthchecks_agree_with_the_proxies_on_donors() -> None:
+    """A proxy that accepts a Donor only gets one if galera-healthcheck reports it healthy too."""
+    dep = load_manifest()
+    proxies = {bool(i.job("proxy").properties.get("available_when_donor")) for i in dep.with_job("proxy")}
+    nodes = {bool(i.job("mysql").properties["cf_mysql"]["mysql"].get("available_when_donor"))
+             for i in dep.with_job("mysql")}
+    assert proxies == nodes == {True}
