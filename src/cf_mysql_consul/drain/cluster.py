@@ -41,12 +41,23 @@ class ProxyApiTarget:
     password: str
 
 
+SYNCED = 4
+"""``wsrep_local_state`` of a Synced node."""
+
+
 def peer_status(peer: Peer, *, timeout: float = 2.0) -> PeerStatus:
-    """Ask a peer's galera-healthcheck: 200 = healthy (Synced, or Donor when allowed)."""
+    """Ask a peer's galera-healthcheck: healthy only when it answers 200 AND reports Synced.
+
+    galera-healthcheck may answer 200 for a Donor (``available_when_donor``): fine for serving
+    clients, but a desynced peer is still catching up, so this node must not stop yet.
+    """
     try:
         with urllib.request.urlopen(peer.healthcheck_url, timeout=timeout) as response:
             body = _json(response.read())
-            return PeerStatus(peer.name, True, str(body.get("wsrep_local_state_comment", "healthy")))
+            comment = str(body.get("wsrep_local_state_comment", "healthy"))
+            if "wsrep_local_state" in body and body["wsrep_local_state"] != SYNCED:
+                return PeerStatus(peer.name, False, f"{comment} (serving, but not Synced)")
+            return PeerStatus(peer.name, True, comment)
     except urllib.error.HTTPError as exc:
         body = _json(exc.read())
         return PeerStatus(peer.name, False, str(body.get("wsrep_local_state_comment") or body.get("error")
