@@ -85,3 +85,21 @@ def test_an_owned_labs_logs_are_kept_in_the_run_directory(tmp_path: Path) -> Non
     kept = keep_logs(lab, tmp_path / "run" / "logs")
     assert (kept / proxy.slug / "proxy" / "events.jsonl").read_text() == '{"event": "traffic"}\n'
     assert [p.name for p in kept.iterdir()] == [proxy.slug]  # instances without logs add nothing
+
+
+def test_compare_markdown_puts_each_run_beside_the_seed() -> None:
+    from cf_mysql_consul.experiments.compare import markdown_metrics, markdown_summary
+
+    def metric(avg: float, slowest: float, errors: int = 0) -> dict[str, object]:
+        return {"summary": {"average": avg, "slowest": slowest, "errors": errors, "error_rate": errors / 100,
+                            "count": 100}}
+
+    run = {"experiment": "exp2", "status": "PASSED", "dir": "x", "figures": {"actual_lrp_error_rate": 0.0002},
+           "throughput": {"through_proxy": 150.0, "direct_to_node": 180.0}, "seeding_lrps_per_second": 140.0,
+           "metrics": {"RepStartActualLRP": metric(0.02, 1.9, errors=3), "ConvergenceGathering": metric(9.0, 9.0)}}
+    summary = markdown_summary([run]).splitlines()
+    assert summary[2] == ("| exp2 | PASSED (passed) | 0.0002 (0.000) | 1.90 s (start actual LRP) "
+                          "| 9.0 s (BBS' internal gathering of LRPs) (5.6 s) | 140 / 150 / 180 |")
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in markdown_metrics([run]).splitlines()}
+    assert rows["start actual LRP"] == "| start actual LRP | 0.020 / 1.90, 3 failed | 0.292 / 30.60 | 0.168 / 4.64 |"
+    assert rows["desire LRP"].startswith("| desire LRP | - |")

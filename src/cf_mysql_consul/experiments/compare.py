@@ -90,3 +90,21 @@ def markdown_summary(runs: list[dict[str, Any]]) -> str:
             f"| {r['seeding_lrps_per_second'] or 0:.0f} / {probe.get('through_proxy', 0):.0f} / "
             f"{probe.get('direct_to_node', 0):.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def markdown_metrics(runs: list[dict[str, Any]]) -> str:
+    """Per metric: average / slowest seconds (and failures) of each run, then the seed's published figures."""
+    seeds = seed_figures()
+    seeded = [n for n in sorted(seeds) if seeds[n].get("metrics")]
+    header = ["metric", *[r["experiment"] for r in runs], *[f"seed {n}" for n in seeded]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for metric, label in ALL_METRICS.items():
+        cells = []
+        for r in runs:
+            m = r["metrics"].get(metric)
+            s = m["summary"] if m else None
+            cells.append(f"{s['average']:.3f} / {s['slowest']:.2f}" + (f", {s['errors']} failed" if s["errors"] else "")
+                         if s else "-")
+        seed_cells = [f"{v[2]:.3f} / {v[1]:.2f}" if (v := seeds[n]["metrics"].get(metric)) else "-" for n in seeded]
+        lines.append("| " + " | ".join([label, *cells, *seed_cells]) + " |")
+    return "\n".join(lines) + "\n"

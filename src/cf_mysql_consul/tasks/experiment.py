@@ -147,13 +147,19 @@ def list_(c: Context) -> None:
     console.print(table)
 
 
-@task(iterable=["run"], help={"run": "a run directory (repeat --run for each; default: every run in .experiments/)"})
-def compare(c: Context, run: list[str] | None = None) -> None:
+@task(iterable=["run"], help={"run": "a run directory (repeat --run for each; default: every run in .experiments/)",
+                              "markdown": "print the README's two Markdown tables (summary, per metric) instead"})
+def compare(c: Context, run: list[str] | None = None, markdown: bool = False) -> None:
     """Side-by-side table of runs, with the seed's published figures as a column."""
     paths = [Path(r) for r in run] if run else sorted(p for p in runner.RUNS_DIR.glob("*") if p.is_dir())
     if not paths:
         raise Exit(f"no runs given and none under {runner.RUNS_DIR}", code=2)
-    header, rows = compare_runs.rows([compare_runs.load_run(p) for p in paths])
+    runs = [compare_runs.load_run(p) for p in paths]
+    if markdown:
+        print(compare_runs.markdown_summary(runs))
+        print(compare_runs.markdown_metrics(runs), end="")
+        return
+    header, rows = compare_runs.rows(runs)
     table = Table(title="runs vs seed")
     for col in header:
         table.add_column(col, overflow="fold")
