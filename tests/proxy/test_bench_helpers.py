@@ -103,3 +103,19 @@ def test_haproxy_accepts_the_generated_configs(tmp_path: Path) -> None:
         path.write_text(config)
         check = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_galera_options_reach_every_galera_member_of_the_bench_lab(tmp_path: Path) -> None:
+    import yaml
+
+    from cf_mysql_consul.benchmarks.labrun import parse_galera_options, with_galera_options
+
+    options = parse_galera_options("evs.suspect_timeout=PT1S, evs.keepalive_period=PT0.3S")
+    assert options == {"evs.suspect_timeout": "PT1S", "evs.keepalive_period": "PT0.3S"}
+    with pytest.raises(ValueError, match=r"'evs\.x' is not NAME=VALUE"):
+        parse_galera_options("evs.x")
+    raw = yaml.safe_load(with_galera_options(tmp_path / "m" / "lab.yml", options).read_text())
+    members = [j for g in raw["instance_groups"] for j in g["jobs"] if j["name"] in ("mysql", "arbitrator")]
+    assert len(members) == 2
+    for job in members:
+        assert job["properties"]["cf_mysql"]["mysql"]["galera_provider_options"]["evs.suspect_timeout"] == "PT1S"

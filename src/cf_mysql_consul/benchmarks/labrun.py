@@ -64,7 +64,8 @@ def bench_lab(prefix: str | None, root: str | None, *, log: Callable[[str], None
     ``galera_options`` (e.g. ``{"evs.suspect_timeout": "PT2S"}``) go to every Galera member.
     """
     address_prefix, state = lab_location(prefix, root)
-    manifest = (with_galera_options(state.parent / f"{state.name}-manifest.yml", galera_options)
+    # Beside the lab's state (which lab.down --purge empties), never in the repository's root.
+    manifest = (with_galera_options(state.parent / f"{state.name}.manifests" / "lab.yml", galera_options)
                 if galera_options else None)
     lab = Lab.from_manifest(manifest, address_prefix=address_prefix, root=state, log=log)
     log(f"bringing up a lab on {address_prefix}.x (state in {state})"
