@@ -104,4 +104,4 @@ def test_a_pool_pickles_as_its_settings_for_a_component_process() -> None:
     assert (copy.user, copy.password, copy.database, copy.attempts, copy.retry_delay) == ("u", "p", "d", 2, 0.25)
     assert (copy.connect_timeout, copy.read_timeout) == (3.0, 9.0)
     assert copy.resolver.describe() == "consul dns mysql.service.consul @127.0.0.9:8600"
-    assert copy._idle == [] and copy.opened == 0
+    assert copy.max_open == 7 and copy._idle == [] and copy.opened == 0

@@ -36,11 +36,9 @@ class Pool:
     def __init__(self, resolver: Resolver, *, user: str, password: str, database: str, max_open: int = 200,
                  attempts: int = 3, retry_delay: float = 0.5, connect_timeout: float = 5.0,
                  read_timeout: float = 60.0) -> None:
-        self._settings: dict[str, Any] = {
-            "user": user, "password": password, "database": database, "max_open": max_open, "attempts": attempts,
-            "retry_delay": retry_delay, "connect_timeout": connect_timeout, "read_timeout": read_timeout}
         self.resolver = resolver
         self.user, self.password, self.database = user, password, database
+        self.max_open = max_open
         self.attempts = attempts
         self.retry_delay = retry_delay
         self.connect_timeout = connect_timeout
@@ -51,7 +49,9 @@ class Pool:
         self.opened = 0
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuild, (self.resolver, self._settings)
+        settings = {name: getattr(self, name) for name in (
+            "user", "password", "database", "max_open", "attempts", "retry_delay", "connect_timeout", "read_timeout")}
+        return _rebuild, (self.resolver, settings)
 
     # ---- connections --------------------------------------------------------------------
     def _connect(self) -> pymysql.Connection[Any]:

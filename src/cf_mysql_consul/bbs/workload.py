@@ -132,6 +132,10 @@ class Workload:
         return True, result
 
     # ---- seeding ----------------------------------------------------------------------
+    def cells(self) -> list[str]:
+        """Every rep's cell name."""
+        return [f"cell-{i}" for i in range(self.config.num_reps)]
+
     def cell_of(self, i: int) -> str:
         """The random (but reproducible) cell of LRP ``i``."""
         return f"cell-{random.Random(f'{self.config.seed}:{i}').randrange(self.config.num_reps)}"
@@ -188,7 +192,7 @@ class Workload:
     def measure(self) -> Outcome:
         """The measurement phase: reps, nsync, route emitter and convergence, ``num_trials`` cycles each."""
         cfg = self.config
-        cells = [f"cell-{i}" for i in range(cfg.num_reps)]
+        cells = self.cells()
         self.hooks.phase("measurement", cfg.num_trials * (cfg.num_reps + 3))
         done = [0]
         lock = threading.Lock()
@@ -238,7 +242,7 @@ class Workload:
 
     def bulk_component(self, metric: str) -> None:
         """``num_trials`` cycles of one bulk component (a ``BULK_COMPONENTS`` name)."""
-        cells = [f"cell-{i}" for i in range(self.config.num_reps)]
+        cells = self.cells()
         fetches: dict[str, Callable[[], Any]] = {
             "NsyncBulkerFetching": lambda: ops.desired_scheduling_infos(self.pool),
             "FetchActualLRPsAndSchedulingInfos": lambda: (len(ops.all_actual_lrps(self.pool))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cf_mysql_consul.drain.decide import PeerStatus, ProxyView
+from cf_mysql_consul.galera import SYNCED
 
 
 class SwitchoverError(RuntimeError):
@@ -39,10 +40,6 @@ class ProxyApiTarget:
     url: str
     username: str
     password: str
-
-
-SYNCED = 4
-"""``wsrep_local_state`` of a Synced node."""
 
 
 def peer_status(peer: Peer, *, timeout: float = 2.0) -> PeerStatus:

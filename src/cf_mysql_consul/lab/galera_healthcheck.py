@@ -17,7 +17,7 @@ from typing import Any
 
 import pymysql
 
-SYNCED, DONOR = 4, 2
+from cf_mysql_consul.galera import DONOR, SYNCED
 
 
 def node_status(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:

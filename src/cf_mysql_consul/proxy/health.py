@@ -24,12 +24,11 @@ from typing import Any
 import aiohttp
 import pymysql
 
+from cf_mysql_consul.galera import DONOR, SYNCED
 from cf_mysql_consul.proxy.config import Backend, ProxyConfig
 
 log = logging.getLogger(__name__)
 
-SYNCED = 4
-DONOR = 2
 
 
 @dataclass(frozen=True, slots=True)
