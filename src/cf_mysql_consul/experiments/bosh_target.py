@@ -35,8 +35,10 @@ from typing import Any
 import pymysql
 import yaml
 
+from cf_mysql_consul.experiments import topology
 from cf_mysql_consul.experiments.faults import DEFAULT_PROCESS
 from cf_mysql_consul.experiments.spec import Experiment, Fault
+from cf_mysql_consul.galera import SYNCED
 from cf_mysql_consul.lab.manifest import Deployment, Instance, JobRef, ManifestError, UpdatePolicy
 from cf_mysql_consul.lab.waiting import WaitTimeout, wait_until
 from cf_mysql_consul.lock.audit import LOCK_AUDIT, PROXY_EVENTS
@@ -467,8 +469,8 @@ class BoshTarget:
         if action in ("start", "stop"):
             self._wait(inst, None if process is None else [p.monit for p in processes], running=action == "start")
         if action == "start" and any(p.key == "mysql.mariadbd" for p in processes):
-            wait_until(lambda: self.galera_status(name).get("wsrep_local_state") == "4", timeout=self.start_timeout,
-                       what=f"{name} to be Synced", interval=self.poll_interval)
+            wait_until(lambda: self.galera_status(name).get("wsrep_local_state") == str(SYNCED),
+                       timeout=self.start_timeout, what=f"{name} to be Synced", interval=self.poll_interval)
         if action == "start":  # only once it is healthy: heal retries a start that timed out
             self.outstanding.note(action, name)
 
@@ -589,8 +591,7 @@ def plan(spec: Experiment, settings: BoshSettings, *, clients: str | None = None
 
 
 def _consul_dns(dep: Deployment) -> str:
-    agents = dep.with_job("consul_agent")
-    server = next((i for i in agents if i.group == "consul"), agents[0] if agents else None)
+    server = topology.consul_server(dep)
     if server is None:
         raise BoshTargetError("the deployment runs no Consul agent: clients cannot use Consul DNS; "
                               "pass --clients fixed")

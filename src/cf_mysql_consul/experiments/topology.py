@@ -25,6 +25,7 @@ import requests
 from cf_mysql_consul.bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver
 from cf_mysql_consul.experiments.spec import Experiment
 from cf_mysql_consul.experiments.target import Target
+from cf_mysql_consul.lab.manifest import Deployment, Instance
 
 LOCK_JOBS = ("consul-lock", "consul_lock")
 Log = Callable[[str], None]
@@ -143,12 +144,17 @@ class StandInArbiter:
                 break
 
 
+def consul_server(deployment: Deployment) -> Instance | None:
+    """The instance whose Consul DNS clients ask: the Consul server's, else any agent's (None: no agent)."""
+    agents = deployment.with_job("consul_agent")
+    return next((i for i in agents if i.group == "consul"), agents[0] if agents else None)
+
+
 def consul_dns_address(lab: Target) -> str:
     """host:8600 of the Consul server instance's DNS interface (any agent would do)."""
-    agents = lab.deployment.with_job("consul_agent")
-    if not agents:
+    server = consul_server(lab.deployment)
+    if server is None:
         raise TopologyError("the lab runs no Consul agent: clients cannot use Consul DNS")
-    server = next((i for i in agents if i.group == "consul"), agents[0])
     return f"{server.address}:8600"
 
 
