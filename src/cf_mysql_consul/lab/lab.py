@@ -234,6 +234,8 @@ class Lab:
         if not records and hooks_done.exists() and any(procs.is_ours_and_alive(r) for r in all_records):
             return False
         bootstrap = job.name == "mysql" and not self._other_mysql_running(inst)
+        for record in records.values():
+            procs.reap_leftovers(record)  # e.g. the SST listener of a mariadbd that crashed mid-transfer
         stand_in = STAND_INS.get(job.name)
         if stand_in is not None and not alive:
             self._check_ports(inst, stand_in.ports)
@@ -295,20 +297,20 @@ class Lab:
             procs.terminate(rec, grace=stop_grace(rec.key))
 
     def kill(self, name: str, process: str | None = None) -> None:
-        """SIGKILL an instance's processes (or one): a crash."""
+        """SIGKILL an instance's processes (or one), each with what it started: a crash."""
         inst = self.instance(name)
         for rec in self._select(inst, process):
             procs.kill(rec)
 
     def pause(self, name: str, process: str | None = None) -> None:
-        """SIGSTOP: the process hangs, its sockets stay open."""
+        """SIGSTOP to each process and what it started: they hang, their sockets stay open."""
         for rec in self._select(self.instance(name), process):
-            procs.send(rec, signal.SIGSTOP)
+            procs.send(rec, signal.SIGSTOP, session=True)
 
     def resume(self, name: str, process: str | None = None) -> None:
         """SIGCONT what ``pause`` stopped."""
         for rec in self._select(self.instance(name), process):
-            procs.send(rec, signal.SIGCONT)
+            procs.send(rec, signal.SIGCONT, session=True)
 
     def down(self, *, purge: bool = False) -> None:
         """Stop every process the lab started (by recorded PID); ``purge`` also deletes all state."""

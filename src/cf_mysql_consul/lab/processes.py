@@ -4,10 +4,16 @@ Every process runs as ``unshare --mount`` + ``mount --bind INSTANCE_DIR /var/vca
 it keeps its PID, sees its own instance directory as ``/var/vcap``, and the host's
 ``/var/vcap`` stays empty. The lab records each PID with its kernel start time, so it only
 ever signals processes it started itself (a reused PID is not ours).
+
+Each process leads a session of its own, like a BPM container: a crash (``kill``) and a hang
+(``pause``) hit the whole session (every process it started), and whatever the leader leaves behind when it exits (a
+Galera joiner's SST listener on port 4444 when mariadbd dies mid-transfer) is killed with it,
+as runc kills a container's remaining processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,6 +75,38 @@ def _state(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[0]
+
+
+def leftovers(record: ProcessRecord) -> list[int]:
+    """PIDs still alive in the session ``record``'s process led, other than the leader itself.
+
+    A member of the session started after the leader did; a session id cannot be handed to a
+    new process while any member lives, so these are the leader's descendants.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == record.pid:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command name: state, ppid, pgrp, session ... starttime (index 19).
+        if int(fields[3]) == record.pid and int(fields[19]) >= record.start_ticks and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def reap_leftovers(record: ProcessRecord) -> None:
+    """SIGKILL what the session of a dead leader left running, and wait until it is gone."""
+    if is_ours_and_alive(record):
+        return
+
+    def none_left() -> bool:
+        left = leftovers(record)
+        _signal_all(left, signal.SIGKILL)  # again each time: a dying shell may still fork
+        return not left
+    wait_until(none_left, timeout=10, what=f"what {record.key} (pid {record.pid}) left behind to die")
 
 
 class ProcessTable:
@@ -144,32 +182,49 @@ def spawn(instance_dir: Path, spec: ProcessSpec, log_dir: Path) -> ProcessRecord
     )
 
 
-def send(record: ProcessRecord, sig: signal.Signals) -> bool:
-    """Send ``sig`` to the recorded process if it is still ours; False when it was gone."""
+def send(record: ProcessRecord, sig: signal.Signals, *, session: bool = False) -> bool:
+    """Send ``sig`` to the recorded process (with ``session``, also to every process of its session)
+    if it is still ours; False when it was gone.
+
+    The session, not the process group: mariadbd runs its SST listener under ``timeout``,
+    which moves it to a process group of its own.
+    """
     if not is_ours_and_alive(record):
         return False
     try:
         os.kill(record.pid, sig)
     except ProcessLookupError:
         return False
+    if session:
+        _signal_all(leftovers(record), sig)
     return True
 
 
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
 def terminate(record: ProcessRecord, grace: float = STOP_GRACE_SECONDS) -> None:
-    """BPM-style stop: SIGCONT (a paused process cannot exit), SIGTERM, SIGKILL after ``grace``."""
-    if not send(record, signal.SIGTERM):
-        return
-    send(record, signal.SIGCONT)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not is_ours_and_alive(record):
-            return
-        time.sleep(0.05)
-    send(record, signal.SIGKILL)
-    wait_until(lambda: not is_ours_and_alive(record), timeout=10, what=f"{record.key} (pid {record.pid}) to die")
+    """BPM-style stop: SIGTERM to the process, SIGCONT to its session (a paused process cannot
+    exit), SIGKILL to the session after ``grace``; then SIGKILL to whatever it left behind."""
+    if send(record, signal.SIGTERM):
+        send(record, signal.SIGCONT, session=True)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and is_ours_and_alive(record):
+            time.sleep(0.05)
+        if send(record, signal.SIGKILL, session=True):
+            _wait_dead(record)
+    reap_leftovers(record)
 
 
 def kill(record: ProcessRecord) -> None:
-    """SIGKILL and wait until the process is gone."""
-    if send(record, signal.SIGKILL):
-        wait_until(lambda: not is_ours_and_alive(record), timeout=10, what=f"{record.key} (pid {record.pid}) to die")
+    """SIGKILL the process's whole session (a crash) and wait until it is gone."""
+    if send(record, signal.SIGKILL, session=True):
+        _wait_dead(record)
+    reap_leftovers(record)
+
+
+def _wait_dead(record: ProcessRecord) -> None:
+    wait_until(lambda: not is_ours_and_alive(record), timeout=10, what=f"{record.key} (pid {record.pid}) to die")
