@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cf_mysql_consul.benchmarks.labproxy import LabProxy
 from cf_mysql_consul.benchmarks.writeload import WriteLoad
 from cf_mysql_consul.lab import Lab
 from cf_mysql_consul.lab.lab import LabError
@@ -55,6 +56,20 @@ def custom_config(lab: Lab, node: str, name: str, **changes: Any) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(raw))
     return f"/var/vcap/data/galera-drain/{name}.json"
+
+
+@pytest.fixture(autouse=True)
+def _proxies_on_mysql0(lab: Lab) -> None:
+    """These tests drain mysql/1 expecting the load gate, not a switchover: an earlier test that
+    killed mysql/0 leaves the (sticky) proxies on mysql/1, so move them back first."""
+    for name in ("proxy/0", "proxy/1"):
+        proxy = LabProxy.of(lab, name)
+        if proxy.active() == "mysql/1":
+            # A preferred backend that is unhealthy when the proxy next selects is dropped: wait first.
+            wait_until(lambda p=proxy: any(b["name"] == "mysql/0" and b["healthy"] for b in p.backends()),
+                       timeout=30, what=f"{name} to see mysql/0 healthy")
+            proxy.patch(preferredBackend="mysql/0")
+            wait_until(lambda p=proxy: p.active() == "mysql/0", timeout=30, what=f"{name} to move to mysql/0")
 
 
 @pytest.fixture
