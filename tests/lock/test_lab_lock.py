@@ -165,3 +165,24 @@ def test_consul_server_down_leader_stops_serving_within_its_margin(healthy_lab: 
     print(f"Consul server down: {old} stopped serving {off - t0:.2f} s after the kill (bound {bound:g} s); "
           f"{back} active {time.monotonic() - t0 - 20:.1f} s after the server came back")
     assert off - t0 <= bound + 1.0, f"served {off - t0:.2f} s into the outage, bound {bound:g} s"
+
+
+def test_service_health_set_at_registration_reaches_dns_before_the_check_runs(lab: Lab) -> None:
+    """consul-lock sets its service's /health check at each activation and deactivation instead of
+    waiting for the check's next run. On the real Consul 1.8.7: a service whose HTTP check would
+    fail (nothing listens on its URL) and runs only every 60 s is in DNS at once when registered
+    passing, and out of it at once when registered critical."""
+    from cf_mysql_consul.lock.consul_adapter import ConsulLock
+
+    agent = lab.instance("proxy/0")
+    consul = ConsulLock(agent.address, 8500, timeout=2)
+    name, service_id = "announce-test", "announce-test-0"
+    dead_url = f"http://{agent.address}:1/health"  # nothing listens: the check itself says critical
+    try:
+        for status, expected in (("passing", [agent.address]), ("critical", []), ("passing", [agent.address])):
+            consul.register_service(service_id=service_id, service_name=name, address=agent.address, port=3306,
+                                    health_url=dead_url, interval=60, status=status)
+            wait_until(lambda e=expected: lc.resolve(lab, "arbitrator/0", name) == e, timeout=3, interval=0.05,
+                       what=f"DNS to follow the registered status {status}")
+    finally:
+        consul.client.agent.service.deregister(service_id)

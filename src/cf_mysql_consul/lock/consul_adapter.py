@@ -75,14 +75,30 @@ class ConsulLock:
                  interval: float) -> None:
         """Register the service (HTTP check on /health), the /live check and the heartbeat TTL check."""
         every = f"{int(interval * 1000)}ms"
-        check = {"http": health_url, "interval": every, "timeout": every}
-        self._call("register service", self.client.agent.service.register, service_name, service_id=service_id,
-                   address=address, port=port, check=check)
+        self.register_service(service_id=service_id, service_name=service_name, address=address, port=port,
+                              health_url=health_url, interval=interval)
         self._call("register live check", self.client.agent.check.register, f"{service_id} proxy /live",
                    check={"http": live_url, "interval": every, "timeout": every}, check_id=live_check_id)
         self._call("register heartbeat check", self.client.agent.check.register, f"{service_id} consul-lock heartbeat",
                    check={"ttl": f"{int(heartbeat_ttl * 1000)}ms", "status": "passing"},
                    check_id=heartbeat_check_id)
+
+    def register_service(self, *, service_id: str, service_name: str, address: str, port: int, health_url: str,
+                         interval: float, status: str | None = None) -> None:
+        """(Re-)register the service with its HTTP check on /health, starting at ``status``.
+
+        Consul runs the HTTP check every ``interval`` only; registering anew with the status this
+        job has just brought about (``passing`` once its proxy serves, ``critical`` once it
+        stopped) puts DNS right at once, and the check confirms it at its next run. Anew: Consul
+        1.8.7 keeps a registered check's status when the service is merely registered again.
+        """
+        every = f"{int(interval * 1000)}ms"
+        check = {"http": health_url, "interval": every, "timeout": every}
+        if status is not None:
+            check["status"] = status
+            self._call("deregister service", self.client.agent.service.deregister, service_id)
+        self._call("register service", self.client.agent.service.register, service_name, service_id=service_id,
+                   address=address, port=port, check=check)
 
     def deregister(self, *, service_id: str, check_ids: tuple[str, ...]) -> None:
         """Remove what ``register`` added (after the session is gone: removing a check invalidates it)."""

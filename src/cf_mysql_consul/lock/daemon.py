@@ -272,6 +272,8 @@ class LockDaemon:
         if not m.active or first:
             m.active = True
             self._event("activate", message, backend=m.backend, preferred=preferred)
+            if cluster.get("activeBackend"):  # /health answers 200 only with a backend to serve from
+                self._announce("passing")
         elif m.backend != recorded and m.session is not None:
             try:
                 self.consul.acquire(self.config.key, m.session, self._value())
@@ -293,8 +295,21 @@ class LockDaemon:
         if m.active:
             # proxy_gone: its API refused connections, so no proxy process was serving by now.
             self._event("deactivate", f"{reason} ({outcome})", proxy_gone=gone)
+            self._announce("critical")
         m.active = False
         m.lease_ok_at = None
+
+    def _announce(self, status: str) -> None:
+        """Set the service's /health check to ``status`` now rather than at its next run (best
+        effort: the check itself catches up within ``check_interval_seconds``)."""
+        c = self.config
+        try:
+            self.consul.register_service(service_id=c.service_id, service_name=c.service_name,
+                                         address=c.proxy.address, port=c.proxy.port,
+                                         health_url=self.proxy.health_url, interval=c.check_interval_seconds,
+                                         status=status)
+        except ConsulUnavailable as exc:
+            log.info("could not set the service's health to %s: %s", status, exc)
 
     def _release(self, reason: str) -> None:
         """Give the key up (no lock-delay) and destroy the session."""
@@ -325,6 +340,7 @@ class LockDaemon:
                 drained = True
                 if m.active:
                     self._event("deactivate", f"{reason} (proxy draining)")
+                    self._announce("critical")
                 m.active, m.lease_ok_at = False, None
             except ProxyError as exc:
                 log.warning("proxy drain call failed (%s): disabling instead", exc)
