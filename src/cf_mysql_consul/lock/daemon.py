@@ -133,10 +133,8 @@ class LockDaemon:
         try:
             if not m.registered:
                 self.consul.register(
-                    service_id=c.service_id, service_name=c.service_name, address=c.proxy.address,
-                    port=c.proxy.port, health_url=self.proxy.health_url, live_check_id=c.live_check_id,
-                    live_url=self.proxy.live_url, heartbeat_check_id=c.heartbeat_check_id,
-                    heartbeat_ttl=t.heartbeat_ttl_seconds, interval=c.check_interval_seconds)
+                    **self._service(), live_check_id=c.live_check_id, live_url=self.proxy.live_url,
+                    heartbeat_check_id=c.heartbeat_check_id, heartbeat_ttl=t.heartbeat_ttl_seconds)
                 m.registered = True
             sent = time.monotonic()
             self.consul.heartbeat(c.heartbeat_check_id)
@@ -294,20 +292,26 @@ class LockDaemon:
             outcome = f"disable failed ({exc}); the lease runs out by itself"
         if m.active:
             # proxy_gone: its API refused connections, so no proxy process was serving by now.
-            self._event("deactivate", f"{reason} ({outcome})", proxy_gone=gone)
-            self._announce("critical")
+            self._deactivated(f"{reason} ({outcome})", proxy_gone=gone)
         m.active = False
         m.lease_ok_at = None
+
+    def _deactivated(self, message: str, **fields: Any) -> None:
+        """Log the deactivation and take the service out of DNS at once."""
+        self._event("deactivate", message, **fields)
+        self._announce("critical")
+
+    def _service(self) -> dict[str, Any]:
+        """The service registration: this proxy, its /health check and the check's interval."""
+        c = self.config
+        return {"service_id": c.service_id, "service_name": c.service_name, "address": c.proxy.address,
+                "port": c.proxy.port, "health_url": self.proxy.health_url, "interval": c.check_interval_seconds}
 
     def _announce(self, status: str) -> None:
         """Set the service's /health check to ``status`` now rather than at its next run (best
         effort: the check itself catches up within ``check_interval_seconds``)."""
-        c = self.config
         try:
-            self.consul.register_service(service_id=c.service_id, service_name=c.service_name,
-                                         address=c.proxy.address, port=c.proxy.port,
-                                         health_url=self.proxy.health_url, interval=c.check_interval_seconds,
-                                         status=status)
+            self.consul.register_service(**self._service(), status=status)
         except ConsulUnavailable as exc:
             log.info("could not set the service's health to %s: %s", status, exc)
 
@@ -339,8 +343,7 @@ class LockDaemon:
                 self.proxy.drain(f"consul-lock handing over ({reason})")
                 drained = True
                 if m.active:
-                    self._event("deactivate", f"{reason} (proxy draining)")
-                    self._announce("critical")
+                    self._deactivated(f"{reason} (proxy draining)")
                 m.active, m.lease_ok_at = False, None
             except ProxyError as exc:
                 log.warning("proxy drain call failed (%s): disabling instead", exc)
