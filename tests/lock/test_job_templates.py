@@ -29,13 +29,19 @@ def render(tmp_path: Path, **properties: Any) -> Path:
 def test_defaults_render_into_a_valid_config(tmp_path: Path) -> None:
     config, margins = load_config(render(tmp_path))
     assert config.instance_name == "proxy/1" and config.key == "service/mysql/leader"
-    assert config.service_id == "mysql-proxy-1" and config.consul_address == "127.0.10.5"
+    assert config.service_id == "mysql-proxy-1"
+    assert (config.consul_address, config.consul_port) == ("127.0.0.1", 8500)  # where consul-release's agent listens
     assert (config.proxy.address, config.proxy.api_port, config.proxy.api_username) == ("127.0.10.5", 8080, "admin")
     assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 4
     assert margins.session_ttl > 0
     bpm = yaml.safe_load((tmp_path / "config" / "bpm.yml").read_text())
     assert bpm["processes"][0]["args"][:2] == ["-m", "cf_mysql_consul.lock"]
     assert "cf_mysql_consul.lock.drain" in (tmp_path / "bin" / "drain").read_text()
+
+
+def test_an_empty_agent_address_means_the_instances_own_address(tmp_path: Path) -> None:
+    config, _ = load_config(render(tmp_path, consul_agent_address=""))
+    assert config.consul_address == "127.0.10.5"
 
 
 def test_render_refuses_a_ttl_below_consuls_minimum(tmp_path: Path) -> None:
