@@ -88,3 +88,21 @@ def test_paused_node_is_reported_paused_and_resumes(healthy_lab: Lab) -> None:
     lab.resume("arbitrator/0", "arbitrator.garbd")
     row = next(r for r in lab.status() if r.name == "arbitrator/0")
     assert {p.key: p.state for p in row.processes}["arbitrator.garbd"] == "running"
+
+
+def test_a_warm_restart_from_kept_state_brings_back_a_serving_proxy(healthy_lab: Lab) -> None:
+    from cf_mysql_consul.lab.tier import describe, tier
+    from cf_mysql_consul.lock import lab_checks as lc
+
+    lab = healthy_lab
+    lab.down()  # keeps state: the next up is a warm restart
+    assert lab.alive_pids() == []
+    lab.up()
+    serving = lc.wait_one_active(lab, timeout=60)
+    assert lab.is_running(serving, "consul-lock.consul-lock")
+    address = lc.write_through_dns(lab, via=serving)
+    assert address == lab.instance(serving).address
+    view = tier(lab)
+    assert view.serving == [serving]
+    assert view.lock.holder == serving
+    assert describe(view)[0] == f"serving: {serving}"

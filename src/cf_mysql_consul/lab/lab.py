@@ -139,6 +139,10 @@ class Lab:
             if mysql:
                 members = len(mysql) + len(self.deployment.with_job("arbitrator"))
                 self.wait_cluster_size(members)
+            if self.deployment.with_job("consul-lock"):
+                from cf_mysql_consul.lab.tier import wait_serving
+
+                wait_serving(self)
         except BaseException:
             self.log("lab up failed: stopping what was started")
             self.down()
@@ -228,10 +232,12 @@ class Lab:
         alive = {k for k, r in records.items() if procs.is_ours_and_alive(r)}
         if records and (alive == set(records) or (only is not None and only <= alive)):
             return False
-        # A job with no process (lifecycle hooks only, e.g. galera-drain) counts as started while
-        # its post-start has passed and the instance still runs something.
-        hooks_done = self.table(inst).run_dir / f"{job.name}.started"
-        if not records and hooks_done.exists() and any(procs.is_ours_and_alive(r) for r in all_records):
+        # A job whose spec has no process (lifecycle hooks only, e.g. galera-drain) counts as started
+        # while its post-start has passed and the instance still runs something. Decided from the
+        # spec: a job with processes whose records are gone (after lab.down) must start again.
+        hooks_done = self._hooks_marker(inst, job)
+        if (not self._has_processes(job) and hooks_done.exists()
+                and any(procs.is_ours_and_alive(r) for r in all_records)):
             return False
         bootstrap = job.name == "mysql" and not self._other_mysql_running(inst)
         for record in records.values():
@@ -256,6 +262,19 @@ class Lab:
         hooks_done.parent.mkdir(parents=True, exist_ok=True)
         hooks_done.touch()
         return True
+
+    def _hooks_marker(self, inst: Instance, job: JobRef) -> Path:
+        """Exists once ``job``'s post-start has passed on ``inst`` since the instance last went down."""
+        return self.table(inst).run_dir / f"{job.name}.started"
+
+    def _has_processes(self, job: JobRef) -> bool:
+        """Whether ``job`` runs processes (a stand-in, or a release job with a ``config/bpm.yml``)."""
+        job_dir = self._job_dir(job)
+        if job_dir is None:
+            return job.name in STAND_INS
+        from cf_mysql_consul.release.jobspec import load_job_spec
+
+        return "config/bpm.yml" in load_job_spec(job_dir).templates.values()
 
     def _post_start(self, inst: Instance, job: JobRef) -> None:
         script = self.instance_dir(inst) / "jobs" / job.name / "bin" / "post-start"
@@ -327,6 +346,10 @@ class Lab:
         for pair in pairs:
             if pair[1].key == "mysql.mariadbd":
                 stop_one(pair)
+        # A stopped instance runs its lifecycle hooks again when it next starts, as a BOSH VM does.
+        for inst in self.deployment.instances:
+            for job in inst.jobs:
+                self._hooks_marker(inst, job).unlink(missing_ok=True)
         if purge and self.root.exists():
             shutil.rmtree(self.root)
 

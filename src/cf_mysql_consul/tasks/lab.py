@@ -33,6 +33,11 @@ def print_status(lab: Lab) -> None:
         ) or "[red]not started[/]"
         table.add_row(row.name, row.address, processes, row.galera)
     console.print(table)
+    if lab.deployment.with_job("proxy"):
+        from cf_mysql_consul.lab.tier import describe, tier
+
+        for line in describe(tier(lab)):
+            console.print(line, markup=False, highlight=False)
 
 
 @task(help={"manifest": "deployment manifest (default: the lab's own)"})
@@ -46,7 +51,7 @@ def up(c: Context, manifest: str | None = None) -> None:
 
 @task(help={"manifest": "deployment manifest (default: the lab's own)"})
 def status(c: Context, manifest: str | None = None) -> None:
-    """Show every instance, its processes and Galera's view."""
+    """Show every instance, its processes and Galera's view; which proxy serves, the lock, DNS, faults."""
     print_status(_lab(manifest))
 
 
