@@ -5,7 +5,7 @@ Run ``./inv --list`` for the list, ``./inv --help TASK`` for a task's options.
 
 from invoke.collection import Collection
 
-from cf_mysql_consul.tasks import bench, bosh, experiment, lab, release, test
+from cf_mysql_consul_tools.tasks import bench, bosh, experiment, lab, release, test
 
 ns = Collection()
 for module, name in ((lab, "lab"), (bench, "bench"), (experiment, "experiment"), (release, "release"), (bosh, "bosh")):

@@ -78,7 +78,7 @@ install_venv() {
     || die "$py is not Python 3.11; install python3.11"
   say "creating the Python virtualenv .venv from pyproject.toml"
   [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV" || die "python -m venv failed (Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev]" >"$TOOLS/pip-install.log" 2>&1 \
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[tools,dev]" >"$TOOLS/pip-install.log" 2>&1 \
     || die "pip install failed; see $TOOLS/pip-install.log"
   echo "$want" > "$stamp"
 }

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cf_mysql_consul.lab import Lab
-from cf_mysql_consul.lab.manifest import DEFAULT_MANIFEST
+from cf_mysql_consul_tools.lab import Lab
+from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 # Overridable so that two test runs on one machine (two developers' checkouts) never share a lab.

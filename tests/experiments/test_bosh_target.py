@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cf_mysql_consul.experiments import audit, runner, spec
-from cf_mysql_consul.experiments.bosh_target import (
+from cf_mysql_consul_tools.experiments import audit, runner, spec
+from cf_mysql_consul_tools.experiments.bosh_target import (
     PROCESSES,
     BoshSettings,
     BoshTarget,
@@ -35,7 +35,7 @@ from cf_mysql_consul.experiments.bosh_target import (
     parse_instances,
     rolling_deploy,
 )
-from cf_mysql_consul.experiments.faults import FaultRunner
+from cf_mysql_consul_tools.experiments.faults import FaultRunner
 from tests.invoke_tasks import REPO, run_task, would_run
 
 MANIFEST = REPO / "manifests" / "cf-mysql-consul.yml"

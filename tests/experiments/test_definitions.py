@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from cf_mysql_consul.bbs.metrics import summarize
-from cf_mysql_consul.experiments import spec
-from cf_mysql_consul.experiments.audit import Check
-from cf_mysql_consul.experiments.faults import FaultRecord
-from cf_mysql_consul.experiments.opsfile import OpsError, apply
-from cf_mysql_consul.experiments.verdict import decide
+from cf_mysql_consul.benchmark_bbs.metrics import summarize
+from cf_mysql_consul_tools.experiments import spec
+from cf_mysql_consul_tools.experiments.audit import Check
+from cf_mysql_consul_tools.experiments.faults import FaultRecord
+from cf_mysql_consul_tools.experiments.opsfile import OpsError, apply
+from cf_mysql_consul_tools.experiments.verdict import decide
 
 
 def test_every_definition_loads_and_the_seed_five_are_there() -> None:
@@ -74,8 +74,8 @@ def test_verdict_passes_only_when_every_check_holds() -> None:
 
 
 def test_an_owned_labs_logs_are_kept_in_the_run_directory(tmp_path: Path) -> None:
-    from cf_mysql_consul.experiments.runner import keep_logs
-    from cf_mysql_consul.lab import Lab
+    from cf_mysql_consul_tools.experiments.runner import keep_logs
+    from cf_mysql_consul_tools.lab import Lab
 
     lab = Lab.from_manifest(root=tmp_path / "lab")
     proxy = lab.instance("proxy/0")
@@ -88,7 +88,7 @@ def test_an_owned_labs_logs_are_kept_in_the_run_directory(tmp_path: Path) -> Non
 
 
 def test_compare_markdown_puts_each_run_beside_the_seed() -> None:
-    from cf_mysql_consul.experiments.compare import markdown_metrics, markdown_summary
+    from cf_mysql_consul_tools.experiments.compare import markdown_metrics, markdown_summary
 
     def metric(avg: float, slowest: float, errors: int = 0) -> dict[str, object]:
         return {"summary": {"average": avg, "slowest": slowest, "errors": errors, "error_rate": errors / 100,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cf_mysql_consul.experiments import runner, spec
-from cf_mysql_consul.lab import Lab
+from cf_mysql_consul_tools.experiments import runner, spec
+from cf_mysql_consul_tools.lab import Lab
 
 pytestmark = pytest.mark.integration
 SCALE = 0.04  # 50,000 -> 2,000 LRPs; faults at 800 and 1,200 inserted LRPs

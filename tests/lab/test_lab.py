@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from cf_mysql_consul.lab import Lab
+from cf_mysql_consul_tools.lab import Lab
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +91,8 @@ def test_paused_node_is_reported_paused_and_resumes(healthy_lab: Lab) -> None:
 
 
 def test_a_warm_restart_from_kept_state_brings_back_a_serving_proxy(healthy_lab: Lab) -> None:
-    from cf_mysql_consul.lab.tier import describe, tier
-    from cf_mysql_consul.lock import lab_checks as lc
+    from cf_mysql_consul_tools.lab import lock_checks as lc
+    from cf_mysql_consul_tools.lab.tier import describe, tier
 
     lab = healthy_lab
     lab.down()  # keeps state: the next up is a warm restart

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cf_mysql_consul.lab.manifest import ManifestError, load_manifest, parse_manifest
+from cf_mysql_consul_tools.lab.manifest import ManifestError, load_manifest, parse_manifest
 
 
 def base() -> dict[str, Any]:

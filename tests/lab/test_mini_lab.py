@@ -13,8 +13,8 @@ import pytest
 import requests
 import yaml
 
-from cf_mysql_consul.lab import Lab, LabError, standins
-from cf_mysql_consul.release.renderer import RenderError
+from cf_mysql_consul_tools.lab import Lab, LabError, standins
+from cf_mysql_consul_tools.release.renderer import RenderError
 from tests.conftest import relocated_manifest
 
 pytestmark = pytest.mark.integration

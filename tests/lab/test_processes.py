@@ -7,8 +7,8 @@ import os
 import signal
 from pathlib import Path
 
-from cf_mysql_consul.lab import processes as procs
-from cf_mysql_consul.lab.waiting import wait_until
+from cf_mysql_consul_tools.lab import processes as procs
+from cf_mysql_consul_tools.lab.waiting import wait_until
 
 # The leader starts a child in the background and stays in the foreground, as mariadbd does with
 # its SST script; the child's PID is written to /var/vcap/child.pid. The child is ``timeout``, which

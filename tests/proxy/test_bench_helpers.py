@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cf_mysql_consul.benchmarks import sysbench
-from cf_mysql_consul.benchmarks.failover import RunResult, median, summary
-from cf_mysql_consul.benchmarks.haproxy import Server, tcp_config
-from cf_mysql_consul.benchmarks.labproxy import parse_metrics
+from cf_mysql_consul_tools.benchmarks import sysbench
+from cf_mysql_consul_tools.benchmarks.failover import RunResult, median, summary
+from cf_mysql_consul_tools.benchmarks.haproxy import Server, tcp_config
+from cf_mysql_consul_tools.benchmarks.labproxy import parse_metrics
 
 REPORT = """\
 sysbench 1.0.20 (using system LuaJIT 2.1.0-beta3)
@@ -108,7 +108,7 @@ def test_haproxy_accepts_the_generated_configs(tmp_path: Path) -> None:
 def test_galera_options_reach_every_galera_member_of_the_bench_lab(tmp_path: Path) -> None:
     import yaml
 
-    from cf_mysql_consul.benchmarks.labrun import parse_galera_options, with_galera_options
+    from cf_mysql_consul_tools.benchmarks.labrun import parse_galera_options, with_galera_options
 
     options = parse_galera_options("evs.suspect_timeout=PT1S, evs.keepalive_period=PT0.3S")
     assert options == {"evs.suspect_timeout": "PT1S", "evs.keepalive_period": "PT0.3S"}

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from cf_mysql_consul.proxy.config import load_config
-from cf_mysql_consul.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
+from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "proxy"
 INSTANCE = InstanceSpec(deployment="cf-mysql", name="proxy", index=1, id="p1", address="127.0.10.5", ip="127.0.10.5")

@@ -16,9 +16,9 @@ from typing import Any
 import pymysql
 import pytest
 
-from cf_mysql_consul.benchmarks.labproxy import LabProxy, galera_settled, start_lock_jobs, stop_lock_jobs
-from cf_mysql_consul.lab import Lab
-from cf_mysql_consul.lab.waiting import wait_until
+from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, galera_settled, start_lock_jobs, stop_lock_jobs
+from cf_mysql_consul_tools.lab import Lab
+from cf_mysql_consul_tools.lab.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cf_mysql_consul.release.lint_manifests import combinations, structure_problems
-from cf_mysql_consul.release.opsfile import OpsError, apply_ops, interpolate, interpolate_vars
+from cf_mysql_consul_tools.release.lint_manifests import combinations, structure_problems
+from cf_mysql_consul_tools.release.opsfile import OpsError, apply_ops, interpolate, interpolate_vars
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"instance_groups": [{"name": "proxy", "jobs": [{"name": "proxy", "properties": {"a": 1}}]},

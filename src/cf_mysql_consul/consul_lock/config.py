@@ -1,0 +1,162 @@
+"""Load and validate consul-lock's rendered config (``config/consul-lock.yml``, JSON from the ERB).
+
+Field names are the job's property names, so every message names what an operator sets.
+Timing rules live in ``timing`` and are checked here, at start-up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cf_mysql_consul.consul_lock.timing import Margins, Timing, TimingError, check
+
+
+class ConfigError(ValueError):
+    """The config is missing, unreadable or invalid (the message names the property)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyEndpoint:
+    """Where the colocated proxy answers (from the ``proxy`` link)."""
+
+    address: str
+    port: int
+    api_port: int
+    health_port: int
+    api_username: str
+    api_password: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockConfig:
+    """The validated configuration of one consul-lock process."""
+
+    instance_name: str
+    address: str
+    consul_address: str
+    consul_port: int
+    service_name: str
+    key_prefix: str
+    check_interval_seconds: float
+    drain_timeout_seconds: float
+    audit_log_path: str
+    run_dir: str
+    proxy: ProxyEndpoint
+    timing: Timing
+
+    @property
+    def key(self) -> str:
+        """The lock key: ``<key_prefix>/<service_name>/leader``."""
+        return f"{self.key_prefix.strip('/')}/{self.service_name}/leader"
+
+    @property
+    def service_id(self) -> str:
+        """This proxy's Consul service ID, e.g. ``mysql-proxy-0``."""
+        return f"{self.service_name}-{self.instance_name.replace('/', '-')}"
+
+    @property
+    def live_check_id(self) -> str:
+        """The agent check of the proxy's ``/live`` (tied to the session)."""
+        return f"{self.service_id}-proxy-live"
+
+    @property
+    def heartbeat_check_id(self) -> str:
+        """The TTL check this job passes every cycle (tied to the session)."""
+        return f"{self.service_id}-lock-heartbeat"
+
+    @property
+    def state_path(self) -> str:
+        """JSON file with the daemon's current role (read by bin/drain and tests)."""
+        return f"{self.run_dir}/state.json"
+
+    @property
+    def pid_path(self) -> str:
+        """The daemon's PID file (bin/drain signals it)."""
+        return f"{self.run_dir}/consul-lock.pid"
+
+
+def _get(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    value = raw.get(name, default)
+    if value is None:
+        raise ConfigError(f"property '{name}' is missing")
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"property '{name}' has the wrong type: {value!r}")
+    return value
+
+
+def _number(raw: dict[str, Any], name: str, default: float) -> float:
+    return float(_get(raw, name, (int, float), default))
+
+
+def _port(raw: dict[str, Any], name: str, default: int | None = None) -> int:
+    value: int = _get(raw, name, int, default)
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"property '{name}' must be a TCP port (1-65535), got {value}")
+    return value
+
+
+def _address(raw: dict[str, Any], name: str) -> str:
+    value: str = _get(raw, name, str)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f"property '{name}' must be an IP address, got {value!r}") from None
+    return value
+
+
+def parse_config(raw: object) -> tuple[LockConfig, Margins]:
+    """Validate a decoded config; return it with its safety margins or raise ``ConfigError``."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a mapping")
+    proxy_raw = raw.get("proxy")
+    if not isinstance(proxy_raw, dict):
+        raise ConfigError("property 'proxy' (from the proxy link) is missing")
+    proxy = ProxyEndpoint(
+        address=_address(proxy_raw, "address"), port=_port(proxy_raw, "port", 3306),
+        api_port=_port(proxy_raw, "api_port", 8080), health_port=_port(proxy_raw, "health_port", 1936),
+        api_username=_get(proxy_raw, "api_username", str), api_password=_get(proxy_raw, "api_password", str),
+    )
+    if not proxy.api_username or not proxy.api_password:
+        raise ConfigError("the proxy link's api_username and api_password must not be empty")
+    timing = Timing(**{name: _number(raw, name, getattr(Timing(), name)) for name in Timing.__dataclass_fields__})
+    try:
+        margins = check(timing)
+    except TimingError as exc:
+        raise ConfigError(str(exc)) from None
+    service = _get(raw, "service_name", str, "mysql")
+    if not service or not all(c.isalnum() or c == "-" for c in service):
+        raise ConfigError(f"property 'service_name' must be a DNS label (letters, digits, '-'), got {service!r}")
+    interval = _number(raw, "check_interval_seconds", 1)
+    if not 0.1 <= interval <= 10:
+        raise ConfigError(f"property 'check_interval_seconds' must be between 0.1 and 10, got {interval}")
+    config = LockConfig(
+        instance_name=_get(raw, "instance_name", str),
+        address=_address(raw, "address"),
+        consul_address=_address(raw, "consul_address"),
+        consul_port=_port(raw, "consul_port", 8500),
+        service_name=service,
+        key_prefix=_get(raw, "key_prefix", str, "service"),
+        check_interval_seconds=interval,
+        drain_timeout_seconds=_number(raw, "drain_timeout_seconds", 10),
+        audit_log_path=_get(raw, "audit_log_path", str, "/var/vcap/sys/log/consul-lock/audit.jsonl"),
+        run_dir=_get(raw, "run_dir", str, "/var/vcap/sys/run/consul-lock"),
+        proxy=proxy,
+        timing=timing,
+    )
+    return config, margins
+
+
+def load_config(path: str | Path) -> tuple[LockConfig, Margins]:
+    """Read ``path`` (JSON or YAML) and validate it; raise ``ConfigError`` on any problem."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid JSON/YAML: {exc}") from exc
+    return parse_config(raw)

@@ -1,0 +1,213 @@
+"""A steady write load through the lab's proxies, remembering every acknowledged write.
+
+Each writer thread INSERTs one row per transaction (autocommit) through whichever proxy
+serves, reconnecting on any error; an INSERT counts as acknowledged only when the server's
+OK arrived, and its id is kept, so afterwards every acknowledged row can be looked up on
+every node. ``TrafficKeeper`` stands in for the consul-lock job when the manifest has none:
+it enables traffic on one live proxy whenever none serves (never two at once).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from cf_mysql_consul_tools.lab.lab import Lab
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """What the load saw: acknowledged ids, errors by kind, and when errors happened."""
+
+    acked: list[int] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_times: list[float] = field(default_factory=list)
+    attempts: int = 0
+    seconds: float = 0.0
+
+    @property
+    def error_count(self) -> int:
+        """Failed attempts (including failed connects)."""
+        return sum(self.errors.values())
+
+
+def _admin_password(lab: Lab) -> str:
+    inst = lab.deployment.with_job("mysql")[0]
+    job = inst.job("mysql")
+    props = job.properties if job else {}
+    return str(((props.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", "lab-admin-password"))
+
+
+class WriteLoad:
+    """``writers`` threads inserting at most ``rate`` rows/s in total through the proxies."""
+
+    def __init__(self, lab: Lab, *, writers: int = 4, rate: float = 200.0, payload_bytes: int = 200,
+                 table: str | None = None, targets: list[str] | None = None) -> None:
+        self.lab = lab
+        self.writers = writers
+        self.rate = rate
+        self.payload = "x" * payload_bytes
+        self.table = table or f"acks_{uuid.uuid4().hex[:8]}"
+        self.password = _admin_password(lab)
+        self.targets = targets or [i.address for i in lab.deployment.with_job("proxy")] or \
+            [i.address for i in lab.deployment.with_job("mysql")]
+        self.result = LoadResult()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._started = 0.0
+
+    def prepare(self) -> None:
+        """Create the database and table on a node directly."""
+        with self.lab.mysql(self.lab.deployment.with_job("mysql")[0].name) as conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE IF NOT EXISTS drainload")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS drainload.{self.table} (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+                        " writer INT NOT NULL, payload VARCHAR(4096) NOT NULL)")
+
+    def _connect(self) -> pymysql.Connection[Any]:
+        last: Exception | None = None
+        for host in self.targets:
+            try:
+                conn = pymysql.connect(host=host, port=3306, user="root", password=self.password, autocommit=True,
+                                       connect_timeout=2, read_timeout=10, write_timeout=10)
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                return conn
+            except pymysql.MySQLError as exc:
+                last = exc
+        raise last or pymysql.OperationalError("no target")
+
+    def _error(self, exc: Exception) -> None:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else type(exc).__name__
+        with self._lock:
+            self.result.errors[str(code)] += 1
+            self.result.error_times.append(time.monotonic() - self._started)
+
+    def _writer(self, n: int) -> None:
+        interval = self.writers / self.rate if self.rate > 0 else 0.0
+        conn: pymysql.Connection[Any] | None = None
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            if interval:
+                next_at = max(next_at + interval, time.monotonic() - 1.0)
+                delay = next_at - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+            with self._lock:
+                self.result.attempts += 1
+            try:
+                if conn is None:
+                    conn = self._connect()
+                with conn.cursor() as cur:
+                    cur.execute(f"INSERT INTO drainload.{self.table} (writer, payload) VALUES (%s, %s)",
+                                (n, self.payload))
+                    new_id = int(cur.lastrowid)
+                with self._lock:
+                    self.result.acked.append(new_id)
+            except (pymysql.MySQLError, OSError) as exc:
+                self._error(exc)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                conn = None
+                self._stop.wait(0.1)
+        if conn is not None:
+            conn.close()
+
+    def start(self) -> None:
+        """Start the writers."""
+        self.prepare()
+        self._started = time.monotonic()
+        self._threads = [threading.Thread(target=self._writer, args=(n,), daemon=True, name=f"writer-{n}")
+                         for n in range(self.writers)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> LoadResult:
+        """Stop the writers and return what they saw."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self.result.seconds = time.monotonic() - self._started
+        return self.result
+
+    def missing_on(self, node: str) -> list[int]:
+        """Acknowledged ids that node ``node`` does not have."""
+        with self.lab.mysql(node) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT id FROM drainload.{self.table}")
+            present = {int(r[0]) for r in cur.fetchall()}
+        return [i for i in self.result.acked if i not in present]
+
+
+class TrafficKeeper:
+    """Stand-in for consul-lock: keep exactly one live proxy serving (enable one when none does)."""
+
+    def __init__(self, lab: Lab, *, interval: float = 0.3) -> None:
+        self.proxies = lab.deployment.with_job("proxy")
+        job = self.proxies[0].job("proxy") if self.proxies else None
+        props = job.properties if job else {}
+        token = f"{props.get('api_username', '')}:{props.get('api_password', '')}"
+        self.auth = "Basic " + base64.b64encode(token.encode()).decode()
+        self.interval = interval
+        self.enabled_count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="traffic-keeper")
+
+    def _call(self, address: str, method: str, body: bytes | None = None) -> dict[str, Any]:
+        req = urllib.request.Request(f"http://{address}:8080/v0/cluster", data=body, method=method)
+        req.add_header("Authorization", self.auth)
+        if body:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        with urllib.request.urlopen(req, timeout=1) as resp:
+            return dict(json.loads(resp.read()))
+
+    def tick(self) -> None:
+        """Enable the first live, not-draining proxy if no proxy serves."""
+        live = []
+        for p in self.proxies:
+            try:
+                cluster = self._call(p.address, "GET")
+            except (OSError, ValueError):
+                continue
+            if cluster.get("trafficEnabled"):
+                return
+            if not cluster.get("draining"):
+                live.append(p.address)
+        for address in live:
+            try:
+                self._call(address, "PATCH", b"trafficEnabled=true&message=lab+traffic+keeper")
+                self.enabled_count += 1
+                return
+            except (OSError, ValueError):
+                continue
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.tick()
+
+    def start(self) -> TrafficKeeper:
+        """Enable traffic now and keep it enabled in the background."""
+        self.tick()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop keeping."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def disable_all(self) -> None:
+        """Turn traffic off on every proxy again (leave a shared lab's proxies standby, as found)."""
+        for p in self.proxies:
+            with contextlib.suppress(OSError, ValueError):
+                self._call(p.address, "PATCH", b"trafficEnabled=false&message=lab+traffic+keeper+done")

@@ -1,0 +1,110 @@
+"""Side by side: several runs' figures per metric, with the seed's published figures as a column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cf_mysql_consul.benchmark_bbs.metrics import ALL_METRICS
+from cf_mysql_consul_tools.experiments.verdict import seed_figures
+
+
+def load_run(path: Path) -> dict[str, Any]:
+    """A run directory (or its run.json / verdict.json) -> {name, status, metrics, figures}."""
+    base = path if path.is_dir() else path.parent
+    verdict = json.loads((base / "verdict.json").read_text()) if (base / "verdict.json").exists() else {}
+    run = json.loads((base / "run.json").read_text()) if (base / "run.json").exists() else {}
+    return {"dir": str(base), "experiment": verdict.get("experiment", run.get("experiment", base.name)),
+            "status": verdict.get("status", "?"), "metrics": run.get("metrics", {}),
+            "figures": verdict.get("figures", {}), "throughput": run.get("throughput_probe", {}),
+            "seeding_lrps_per_second": run.get("seeding_lrps_per_second")}
+
+
+def rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per metric (avg / max s, error rate), one column per run, then the seed."""
+    names = sorted({r["experiment"] for r in runs})
+    seeds = seed_figures()
+    header = ["metric", *[f"{r['experiment']} ({Path(r['dir']).name})" for r in runs],
+              *[f"seed {n}" for n in names if n in seeds]]
+    out: list[list[str]] = [["verdict", *[r["status"] for r in runs],
+                             *[str(seeds[n].get("outcome", "")) for n in names if n in seeds]]]
+    for metric, label in ALL_METRICS.items():
+        cells = []
+        for r in runs:
+            m = r["metrics"].get(metric)
+            if m is None:
+                cells.append("")
+                continue
+            s = m["summary"]
+            cells.append(f"avg {s['average']:.3f}s max {s['slowest']:.3f}s err {s['error_rate']:.3f}")
+        seed_cells = []
+        for n in names:
+            if n not in seeds:
+                continue
+            v = (seeds[n].get("metrics") or {}).get(metric)
+            seed_cells.append(f"avg {v[2]:.3f}s max {v[1]:.3f}s" if v else "")
+        if any(cells) or any(seed_cells):
+            out.append([label, *cells, *seed_cells])
+    out.append(["actual-LRP error rate",
+                *[f"{r['figures'].get('actual_lrp_error_rate', 0):.4f}" for r in runs],
+                *[f"{seeds[n]['actual_error_rate']:.3f}" if "actual_error_rate" in seeds[n] else ""
+                  for n in names if n in seeds]])
+    out.append(["seeding LRPs/s", *[f"{r['seeding_lrps_per_second'] or 0:.0f}" for r in runs],
+                *["" for n in names if n in seeds]])
+    return header, out
+
+
+PER_LRP = ("SeedDesireLRP", "SeedClaimActualLRP", "SeedStartActualLRP", "RepStartActualLRP", "RepClaimActualLRP")
+BULK = ("RepBulkFetching", "FetchActualLRPsAndSchedulingInfos", "NsyncBulkerFetching", "ConvergenceGathering")
+
+
+def _slowest(metrics: dict[str, Any], names: tuple[str, ...]) -> tuple[float, str]:
+    found = [(m["summary"]["slowest"], name) for name in names if (m := metrics.get(name)) and m["summary"]["count"]]
+    return max(found) if found else (0.0, "")
+
+
+def markdown_summary(runs: list[dict[str, Any]]) -> str:
+    """One Markdown row per run, the seed's published outcome beside it (for the README)."""
+    seeds = seed_figures()
+    lines = ["| experiment | verdict (seed) | actual-LRP error rate (seed) | slowest per-LRP operation | "
+             "slowest bulk read (seed) | seeding LRPs/s: whole run / via proxy / direct |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        seed = seeds.get(r["experiment"], {})
+        seed_metrics = seed.get("metrics") or {}
+        per_lrp, per_lrp_name = _slowest(r["metrics"], PER_LRP)
+        bulk, bulk_name = _slowest(r["metrics"], BULK)
+        seed_bulk = max(((v[1], k) for k, v in seed_metrics.items() if k in BULK), default=None)
+        seed_rate = seed.get("actual_error_rate")
+        if seed_rate is None and seed_metrics:
+            seed_rate = 0.0 if "passed" in str(seed.get("outcome")) else None
+        probe = r["throughput"] or {}
+        lines.append(
+            f"| {r['experiment']} | {r['status']} ({seed.get('outcome', '-')}) "
+            f"| {r['figures'].get('actual_lrp_error_rate', 0):.4f} "
+            f"({'-' if seed_rate is None else f'{seed_rate:.3f}'}) "
+            f"| {per_lrp:.2f} s ({ALL_METRICS.get(per_lrp_name, '-')}) "
+            f"| {bulk:.1f} s ({ALL_METRICS.get(bulk_name, '-')}) "
+            f"({f'{seed_bulk[0]:.1f} s' if seed_bulk else '-'}) "
+            f"| {r['seeding_lrps_per_second'] or 0:.0f} / {probe.get('through_proxy', 0):.0f} / "
+            f"{probe.get('direct_to_node', 0):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_metrics(runs: list[dict[str, Any]]) -> str:
+    """Per metric: average / slowest seconds (and failures) of each run, then the seed's published figures."""
+    seeds = seed_figures()
+    seeded = [n for n in sorted(seeds) if seeds[n].get("metrics")]
+    header = ["metric", *[r["experiment"] for r in runs], *[f"seed {n}" for n in seeded]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for metric, label in ALL_METRICS.items():
+        cells = []
+        for r in runs:
+            m = r["metrics"].get(metric)
+            s = m["summary"] if m else None
+            cells.append(f"{s['average']:.3f} / {s['slowest']:.2f}" + (f", {s['errors']} failed" if s["errors"] else "")
+                         if s else "-")
+        seed_cells = [f"{v[2]:.3f} / {v[1]:.2f}" if (v := seeds[n]["metrics"].get(metric)) else "-" for n in seeded]
+        lines.append("| " + " | ".join([label, *cells, *seed_cells]) + " |")
+    return "\n".join(lines) + "\n"

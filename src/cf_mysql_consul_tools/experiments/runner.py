@@ -1,0 +1,238 @@
+"""Run one experiment end to end: lab, topology, schema, workload with faults, audits, reports, teardown.
+
+``run(spec, lab=None)`` brings a lab up from the definition's manifest (+ ops) when none is
+given (reusing one that is already running at that address and root, and then leaving it
+running) and tears down what it started; given a lab (the tests' shared one), it uses it and
+leaves it healthy: every process it stopped or paused is running again, traffic is as it found
+it. ``run_target`` runs the same steps on a deployment that is already there (a BOSH
+deployment: ``bosh_target``) and calls its ``heal`` at the end. The result carries the verdict
+and the run directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cf_mysql_consul.benchmark_bbs import schema
+from cf_mysql_consul.benchmark_bbs.client import Pool
+from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, from_mapping
+from cf_mysql_consul.benchmark_bbs.resolve import FixedResolver, Resolver
+from cf_mysql_consul.benchmark_bbs.workload import Hooks, NoHooks, Workload
+from cf_mysql_consul_tools.experiments import audit, reports, topology
+from cf_mysql_consul_tools.experiments.faults import FaultRunner
+from cf_mysql_consul_tools.experiments.opsfile import apply as apply_ops
+from cf_mysql_consul_tools.experiments.spec import Experiment, scaled
+from cf_mysql_consul_tools.experiments.target import Target
+from cf_mysql_consul_tools.experiments.verdict import Verdict, decide, skipped
+from cf_mysql_consul_tools.lab.lab import REPO_ROOT, Lab
+from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
+
+Log = Callable[[str], None]
+RUNS_DIR = REPO_ROOT / ".experiments"
+DATABASE = "diego"
+
+
+@dataclass
+class RunResult:
+    """What ``run`` returns."""
+
+    spec: Experiment
+    out: Path
+    verdict: Verdict
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+class _Hooks:
+    """Forwards seeding progress to the fault runner and to a progress display."""
+
+    def __init__(self, faults: FaultRunner, display: Hooks) -> None:
+        self.faults, self.display = faults, display
+
+    def phase(self, name: str, total: int) -> None:
+        if name == "measurement":
+            self.faults.measurement_started()
+        self.display.phase(name, total)
+
+    def advance(self, name: str, done: int) -> None:
+        if name == "seeding":
+            self.faults.advance(done)
+        self.display.advance(name, done)
+
+
+def rolling_deploy_function() -> Callable[..., Any] | None:
+    """The lab's rolling deploy (issue 5), or None while it does not exist."""
+    try:
+        module = importlib.import_module("cf_mysql_consul_tools.lab.deploy")
+    except ImportError:
+        return None
+    fn = getattr(module, "rolling_deploy", None)
+    return fn if callable(fn) else None
+
+
+def lab_for(spec: Experiment, out: Path, *, log: Log) -> Lab:
+    """A lab for the definition's manifest with its ops applied (``LAB_ADDRESS_PREFIX``/``LAB_ROOT`` apply)."""
+    source = Path(spec.topology.manifest) if spec.topology.manifest else DEFAULT_MANIFEST
+    manifest = apply_ops(yaml.safe_load(source.read_text()), spec.topology.ops)
+    path = out / "manifest.yml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return Lab.from_manifest(path, log=log)
+
+
+def admin_credentials(lab: Target) -> tuple[str, str]:
+    """The mysql job's admin user and password from the manifest."""
+    job = lab.deployment.with_job("mysql")[0].job("mysql")
+    password = ((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", "") if job else ""
+    return "root", str(password)
+
+
+def workload_config(spec: Experiment, lab: Target, resolver: Resolver) -> BenchmarkConfig:
+    """benchmark-bbs's config for this run (credentials from the manifest)."""
+    user, password = admin_credentials(lab)
+    addresses = [f"{h}:{p}" for h, p in resolver.candidates()] if isinstance(resolver, FixedResolver) else []
+    return from_mapping({**spec.workload, "database_username": user, "database_password": password,
+                         "database_name": DATABASE, "database_addresses": addresses or ["unused:3306"]})
+
+
+def heal(lab: Lab) -> None:
+    """Everything running again (SIGCONT to all, start what is stopped, wait until healthy)."""
+    for inst in lab.deployment.instances:
+        lab.resume(inst.name)
+    lab.up()
+
+
+def throughput_probe(lab: Target, config: BenchmarkConfig, via: Resolver, lrps: int) -> dict[str, float]:
+    """Seeding LRPs/s through ``via`` (the proxy) and directly to a node, one after the other."""
+    node = lab.deployment.with_job("mysql")[0]
+    result = {}
+    for label, resolver in (("through_proxy", via), ("direct_to_node", FixedResolver([f"{node.address}:3306"]))):
+        with lab.mysql(node.name) as conn:
+            schema.recreate(conn, "diego_probe")
+        cfg = replace(config, desired_lrps=lrps, database_name="diego_probe").check()
+        pool = Pool(resolver, user=cfg.database_username, password=cfg.database_password, database="diego_probe")
+        outcome = Workload(cfg, pool).seed()
+        pool.close()
+        result[label] = lrps / outcome.seeding_seconds if outcome.seeding_seconds else 0.0
+    with lab.mysql(node.name) as conn, conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS diego_probe")
+    return result
+
+
+def run_dir(name: str) -> Path:
+    """The default run directory: ``.experiments/NAME-TIMESTAMP``."""
+    return RUNS_DIR / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Path | None = None,
+        log: Log = print, display: Hooks | None = None, keep_lab: bool = False, clients: str | None = None,
+        probe_lrps: int = 0) -> RunResult:
+    """Run ``spec`` (see the module docstring); never raises for a failed verdict."""
+    started = time.monotonic()
+    spec = scaled(spec, scale)
+    out = out or run_dir(spec.name)
+    out.mkdir(parents=True, exist_ok=True)
+    deploy = rolling_deploy_function()
+    if spec.needs_rolling_deploy and deploy is None:
+        verdict = skipped("skipped: needs issue 5 (the lab's rolling deploy, cf_mysql_consul_tools.lab.deploy)")
+        reports.write_skipped(out, spec, verdict)
+        return RunResult(spec, out, verdict, seconds=time.monotonic() - started)
+    owned = lab is None
+    the_lab = lab or lab_for(spec, out, log=log)
+    if owned and the_lab.alive_pids():
+        owned = False
+        log("a lab is already running at this address and root: using it and leaving it running")
+    if owned:
+        the_lab.down(purge=True)
+        log(f"lab up in {the_lab.up():.1f}s")
+    try:
+        return _run_on(the_lab, spec, out, log=log, display=display or NoHooks(), clients=clients, deploy=deploy,
+                       started=started, probe_lrps=probe_lrps)
+    finally:
+        if owned and not keep_lab:
+            log(f"lab logs kept in {keep_logs(the_lab, out / 'logs')}")
+            the_lab.down(purge=True)
+        elif not owned:
+            heal(the_lab)
+
+
+def keep_logs(lab: Lab, dest: Path) -> Path:
+    """Copy every instance's ``/var/vcap/sys/log`` into ``dest/INSTANCE`` (before the lab is purged)."""
+    for inst in lab.deployment.instances:
+        source = lab.instance_dir(inst) / "sys" / "log"
+        if source.is_dir():
+            shutil.copytree(source, dest / inst.slug, dirs_exist_ok=True)
+    return dest
+
+
+def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Any] | None, heal: Callable[[], None],
+               scale: float = 1.0, out: Path | None = None, log: Log = print, display: Hooks | None = None,
+               clients: str | None = None, probe_lrps: int = 0) -> RunResult:
+    """Run ``spec`` on a deployment that is already up (no lab lifecycle); ``heal()`` afterwards.
+
+    ``deploy(target, groups=..., log=...)`` performs a rolling deploy fault.
+    """
+    started = time.monotonic()
+    spec = scaled(spec, scale)
+    out = out or run_dir(spec.name)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_on(target, spec, out, log=log, display=display or NoHooks(), clients=clients, deploy=deploy,
+                       started=started, probe_lrps=probe_lrps)
+    finally:
+        heal()
+
+
+def _run_on(lab: Target, spec: Experiment, out: Path, *, log: Log, display: Hooks, clients: str | None,
+            deploy: Callable[..., Any] | None, started: float, probe_lrps: int) -> RunResult:
+    prepared = topology.prepare(lab, spec, log=log, clients=clients)
+    t_since = time.monotonic()
+    try:
+        config = workload_config(spec, lab, prepared.resolver)
+        with lab.mysql(lab.deployment.with_job("mysql")[0].name) as conn:
+            schema.recreate(conn, DATABASE)
+        pool = Pool(prepared.resolver, user=config.database_username, password=config.database_password,
+                    database=DATABASE, max_open=config.max_open_connections, attempts=config.attempts,
+                    retry_delay=config.retry_delay_seconds, connect_timeout=config.connect_timeout_seconds,
+                    read_timeout=config.read_timeout_seconds)
+        workload = Workload(config, pool)
+        faults = FaultRunner(lab, spec.faults, clock=workload.recorder.now, log=log, deploy=deploy)
+        workload.hooks = _Hooks(faults, display)
+        faults.start()
+        try:
+            workload.run()
+        finally:
+            faults.workload_done()
+            finished = faults.join(timeout=spec.expect.rejoin_timeout_seconds + 600)
+        pool.close()
+        if not finished:
+            log("faults still running after the workload: the verdict counts them as not done")
+        until = time.monotonic()
+        checks = [audit.rejoined(lab, timeout=spec.expect.rejoin_timeout_seconds),
+                  audit.audit_writes(lab, workload.outcome.acks, DATABASE),
+                  audit.checksums(lab, DATABASE),
+                  audit.overlap(lab, since=t_since, until=until, not_serving=faults.not_serving_windows())]
+        summaries = workload.recorder.summaries()
+        verdict = decide(summaries, config.error_tolerance, list(faults.records), checks, spec.expect,
+                         planned_faults=len(spec.faults))
+        extra: dict[str, Any] = {"mode": prepared.mode, "resolver": prepared.resolver.describe(),
+                                 "seeding_lrps_per_second": config.desired_lrps / max(
+                                     workload.outcome.seeding_seconds, 1e-9)}
+        if probe_lrps:
+            extra["throughput_probe"] = throughput_probe(lab, config, prepared.resolver, probe_lrps)
+        seconds = time.monotonic() - started
+        files = reports.write_all(out, spec, verdict, config=config, outcome=workload.outcome, summaries=summaries,
+                                  faults=list(faults.records), notes=prepared.notes, suite_seconds=seconds,
+                                  extra=extra)
+        return RunResult(spec, out, verdict, files, seconds, {**verdict.figures, **extra})
+    finally:
+        topology.restore(lab, prepared, log=log)

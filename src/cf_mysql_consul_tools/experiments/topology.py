@@ -1,0 +1,227 @@
+"""Getting a lab into an experiment's topology, and back.
+
+- **Lock**: when the lab runs the ``consul-lock`` job, it elects the active proxy and clients
+  find it as ``mysql.service.consul`` through a Consul agent's DNS (port 8600). When the
+  experiment wants no lock (``lock: false``), the lock processes are stopped for the run.
+- **Fixed address fallback** (no lock job, or ``lock: false``): the runner enables traffic on
+  the first listed proxy through its API (``PATCH /v0/cluster trafficEnabled=true``), and
+  clients try the listed proxies in order (a standby proxy refuses with an error packet). When
+  the experiment wants a lock that the lab does not run, a stand-in arbiter plays its part:
+  when the serving proxy is gone it enables the next live one. It is a stand-in until the
+  lock job runs in the lab, and reports say so.
+Everything changed is undone by ``restore``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver
+from cf_mysql_consul_tools.experiments.spec import Experiment
+from cf_mysql_consul_tools.experiments.target import Target
+from cf_mysql_consul_tools.lab.manifest import Deployment, Instance
+
+LOCK_JOBS = ("consul-lock", "consul_lock")
+Log = Callable[[str], None]
+
+
+class TopologyError(RuntimeError):
+    """The lab cannot be put into the experiment's topology (the message says why)."""
+
+
+class ProxyApi:
+    """The proxies' HTTP API (credentials from the manifest)."""
+
+    def __init__(self, lab: Target) -> None:
+        self.lab = lab
+
+    def _base(self, name: str) -> tuple[str, tuple[str, str]]:
+        inst = self.lab.instance(name)
+        job = inst.job("proxy")
+        if job is None:
+            raise TopologyError(f"{name} has no proxy job")
+        props = job.properties
+        port = int(props.get("api_port", 8080))
+        return f"http://{inst.address}:{port}", (str(props.get("api_username")), str(props.get("api_password")))
+
+    def cluster(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
+        """``GET /v0/cluster`` of proxy ``name``, or None when it does not answer."""
+        base, auth = self._base(name)
+        try:
+            response = requests.get(f"{base}/v0/cluster", auth=auth, timeout=timeout)
+            response.raise_for_status()
+            doc: dict[str, Any] = response.json()
+            return doc
+        except (requests.RequestException, ValueError):
+            return None
+
+    def set_traffic(self, name: str, enabled: bool, message: str) -> None:
+        """``PATCH /v0/cluster`` (raises ``TopologyError`` when refused)."""
+        base, auth = self._base(name)
+        try:
+            response = requests.patch(f"{base}/v0/cluster", auth=auth, timeout=3,
+                                      data={"trafficEnabled": "true" if enabled else "false", "message": message})
+        except requests.RequestException as exc:
+            raise TopologyError(f"{name}: PATCH /v0/cluster failed: {exc}") from exc
+        if response.status_code != 200:
+            raise TopologyError(f"{name}: PATCH /v0/cluster -> {response.status_code} {response.text[:200]}")
+
+    def serving(self) -> list[str]:
+        """Proxies whose traffic is enabled right now."""
+        return [i.name for i in self.lab.deployment.with_job("proxy")
+                if (doc := self.cluster(i.name)) is not None and doc.get("trafficEnabled")]
+
+    def active_backend(self, name: str) -> str | None:
+        """The Galera node (``mysql/0``) proxy ``name`` sends clients to."""
+        doc = self.cluster(name)
+        backend = (doc or {}).get("activeBackend") or {}
+        return str(backend["name"]) if backend.get("name") else None
+
+
+def lock_processes(lab: Target) -> list[tuple[str, str]]:
+    """(instance, process key) of every consul-lock process the lab started."""
+    return [(inst.name, r.key) for inst in lab.deployment.instances for r in lab.records(inst)
+            if r.key.split(".", 1)[0] in LOCK_JOBS]
+
+
+def lab_has_lock(lab: Target) -> bool:
+    """True when the deployment runs the consul-lock job."""
+    return any(lab.deployment.with_job(j) for j in LOCK_JOBS)
+
+
+@dataclass
+class Prepared:
+    """The topology in force for a run, and what to undo."""
+
+    resolver: Resolver
+    mode: str  # "lock", "fixed", "fixed + stand-in arbiter"
+    notes: list[str] = field(default_factory=list)
+    enabled_by_us: set[str] = field(default_factory=set)
+    stopped_locks: list[tuple[str, str]] = field(default_factory=list)
+    arbiter: StandInArbiter | None = None
+
+
+class StandInArbiter:
+    """Plays the lock's part without Consul: keeps exactly one live proxy serving (stand-in until issue 4)."""
+
+    def __init__(self, api: ProxyApi, proxies: tuple[str, ...], prepared: Prepared, log: Log) -> None:
+        self.api, self.proxies, self.prepared, self.log = api, proxies, prepared, log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="stand-in-arbiter", daemon=True)
+        self.handovers: list[tuple[float, str]] = []
+
+    def start(self) -> None:
+        """Begin watching."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            docs = {p: self.api.cluster(p, timeout=0.5) for p in self.proxies}
+            if any(d is not None and d.get("trafficEnabled") for d in docs.values()):
+                continue
+            for name in self.proxies:
+                if docs[name] is None:
+                    continue
+                try:
+                    self.api.set_traffic(name, True, "stand-in arbiter: the serving proxy is gone")
+                except TopologyError as exc:
+                    self.log(f"stand-in arbiter: {exc}")
+                    continue
+                self.prepared.enabled_by_us.add(name)
+                self.handovers.append((time.monotonic(), name))
+                self.log(f"stand-in arbiter: traffic enabled on {name}")
+                break
+
+
+def consul_server(deployment: Deployment) -> Instance | None:
+    """The instance whose Consul DNS clients ask: the Consul server's, else any agent's (None: no agent)."""
+    agents = deployment.with_job("consul_agent")
+    return next((i for i in agents if i.group == "consul"), agents[0] if agents else None)
+
+
+def consul_dns_address(lab: Target) -> str:
+    """host:8600 of the Consul server instance's DNS interface (any agent would do)."""
+    server = consul_server(lab.deployment)
+    if server is None:
+        raise TopologyError("the lab runs no Consul agent: clients cannot use Consul DNS")
+    return f"{server.address}:8600"
+
+
+def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | None = None) -> Prepared:
+    """Put ``lab`` into ``spec``'s topology (see the module docstring)."""
+    api = ProxyApi(lab)
+    topo = spec.topology
+    has_lock = lab_has_lock(lab) and bool(lock_processes(lab))
+    want = clients or topo.clients
+    proxies = tuple(p for p in topo.proxies if p in {i.name for i in lab.deployment.with_job("proxy")})
+    if not proxies:
+        raise TopologyError(f"none of {', '.join(topo.proxies)} is a proxy of this lab")
+    if has_lock and topo.lock is not False:
+        service = f"{_service_name(lab)}.service.consul"
+        if want == "fixed":
+            resolver: Resolver = FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies])
+        else:
+            resolver = ConsulDnsResolver(consul_dns_address(lab), service)
+        _wait_one_serving(api, log)
+        return Prepared(resolver, "lock", [f"consul-lock elects the active proxy; clients: {resolver.describe()}"])
+    prepared = Prepared(FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies]), "fixed")
+    if has_lock:
+        for inst, key in lock_processes(lab):
+            lab.stop(inst, key)
+            prepared.stopped_locks.append((inst, key))
+        prepared.notes.append("consul-lock stopped for this run (the experiment wants no lock)")
+    if want == "dns":
+        raise TopologyError("clients: dns needs the consul-lock job (it registers the service) and lock not false")
+    for name in api.serving():
+        if name != proxies[0]:
+            api.set_traffic(name, False, f"experiment {spec.name}: only {proxies[0]} serves")
+    api.set_traffic(proxies[0], True, f"experiment {spec.name}: fixed-address clients")
+    prepared.enabled_by_us.add(proxies[0])
+    prepared.notes.append(f"fixed address: traffic enabled on {proxies[0]} through its API")
+    if topo.lock and len(proxies) > 1:
+        prepared.mode = "fixed + stand-in arbiter"
+        prepared.arbiter = StandInArbiter(api, proxies, prepared, log)
+        prepared.arbiter.start()
+        prepared.notes.append("no consul-lock in this lab: a stand-in arbiter enables the next live proxy "
+                              "when the serving one is gone (until issue 4's lock runs here)")
+    return prepared
+
+
+def _service_name(lab: Target) -> str:
+    for job_name in LOCK_JOBS:
+        for inst in lab.deployment.with_job(job_name):
+            job = inst.job(job_name)
+            if job is not None:
+                return str(job.properties.get("service_name", "mysql"))
+    return "mysql"
+
+
+def _wait_one_serving(api: ProxyApi, log: Log, timeout: float = 60) -> None:
+    from cf_mysql_consul_tools.lab.waiting import wait_until
+
+    wait_until(lambda: len(api.serving()) == 1, timeout=timeout, what="the lock to elect one serving proxy")
+
+
+def restore(lab: Target, prepared: Prepared, *, log: Log = print) -> None:
+    """Undo ``prepare``: stop the arbiter, disable what we enabled, restart stopped lock processes."""
+    if prepared.arbiter is not None:
+        prepared.arbiter.stop()
+    api = ProxyApi(lab)
+    for name in sorted(prepared.enabled_by_us):
+        try:
+            api.set_traffic(name, False, "experiment finished")
+        except TopologyError as exc:
+            log(f"restore: {exc}")
+    for inst, key in prepared.stopped_locks:
+        lab.start(inst, key)

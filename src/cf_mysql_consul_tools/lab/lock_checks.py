@@ -1,0 +1,136 @@
+"""Lab helpers for the lock's tests and benchmark: who is active, DNS, writes, both drains at once."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import dns.resolver
+import pymysql
+import requests
+
+from cf_mysql_consul_tools.lab.lab import Lab
+from cf_mysql_consul_tools.lab.waiting import wait_until
+from cf_mysql_consul_tools.serving import AuditReport, audit
+
+DRAIN_ARGS = ["job_shutdown", "hash_unchanged"]
+
+
+def proxies(lab: Lab) -> list[str]:
+    """Names of the instances that run the proxy job."""
+    return [i.name for i in lab.deployment.with_job("proxy")]
+
+
+def _api(lab: Lab, name: str) -> tuple[str, tuple[str, str]]:
+    inst = lab.instance(name)
+    job = inst.job("proxy")
+    props = job.properties if job else {}
+    return f"http://{inst.address}:8080", (str(props.get("api_username")), str(props.get("api_password")))
+
+
+def cluster(lab: Lab, name: str) -> dict[str, Any] | None:
+    """The proxy's ``GET /v0/cluster`` (None when it does not answer)."""
+    base, auth = _api(lab, name)
+    try:
+        result: dict[str, Any] = requests.get(f"{base}/v0/cluster", auth=auth, timeout=1).json()
+    except (requests.RequestException, ValueError):
+        return None
+    return result
+
+
+def enabled(lab: Lab) -> list[str]:
+    """Proxies whose traffic is enabled right now."""
+    return [n for n in proxies(lab) if (c := cluster(lab, n)) is not None and c.get("trafficEnabled")]
+
+
+def wait_one_active(lab: Lab, *, timeout: float = 60, other_than: str | None = None) -> str:
+    """Wait until exactly one proxy (not ``other_than``) has traffic enabled; return its name."""
+    def one() -> str:
+        on = enabled(lab)
+        return on[0] if len(on) == 1 and on[0] != other_than else ""
+    what = "exactly one active proxy" + (f" other than {other_than}" if other_than else "")
+    found: str = wait_until(one, timeout=timeout, what=what, interval=0.05,
+                            describe=lambda: f"enabled: {enabled(lab)}")
+    return found
+
+
+def resolve(lab: Lab, via: str, service: str = "mysql") -> list[str]:
+    """A records of ``<service>.service.consul`` from the Consul agent DNS (port 8600) on ``via``."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [lab.instance(via).address]
+    resolver.port = 8600
+    resolver.lifetime = 1.0
+    try:
+        return sorted(a.address for a in resolver.resolve(f"{service}.service.consul", "A"))
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers, dns.exception.Timeout):
+        return []
+
+
+def admin_password(lab: Lab) -> str:
+    """The Galera admin password from the manifest."""
+    inst = lab.deployment.with_job("mysql")[0]
+    job = inst.job("mysql")
+    return str(((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password")) if job else ""
+
+
+def write_through_dns(lab: Lab, via: str, *, timeout: float = 1.0) -> str | None:
+    """Resolve ``mysql.service.consul`` on ``via``'s agent and write one row; return the address used."""
+    for address in resolve(lab, via):
+        try:
+            conn = pymysql.connect(host=address, port=3306, user="root", password=admin_password(lab),
+                                   connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
+                                   autocommit=True)
+            with conn, conn.cursor() as cur:
+                cur.execute("CREATE DATABASE IF NOT EXISTS locktest")
+                cur.execute("CREATE TABLE IF NOT EXISTS locktest.w (id INT AUTO_INCREMENT PRIMARY KEY, "
+                            "at DOUBLE, via VARCHAR(32))")
+                cur.execute("INSERT INTO locktest.w (at, via) VALUES (%s, %s)", (time.time(), address))
+            return address
+        except pymysql.MySQLError:
+            continue
+    return None
+
+
+def lock_state(lab: Lab, name: str) -> dict[str, Any]:
+    """consul-lock's state file on ``name`` (empty when missing)."""
+    path = lab.instance_dir(lab.instance(name)) / "sys" / "run" / "consul-lock" / "state.json"
+    try:
+        result: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return result
+
+
+def wait_ready(lab: Lab, *, timeout: float = 60) -> tuple[str, str]:
+    """Wait for one active proxy and a standby whose consul-lock has a session; (active, standby)."""
+    active = wait_one_active(lab, timeout=timeout)
+    standby = next(n for n in proxies(lab) if n != active)
+    wait_until(lambda: lock_state(lab, standby).get("session") and "standby" in str(lock_state(lab, standby)
+                                                                                       .get("reason")),
+               timeout=timeout, what=f"{standby}'s consul-lock to be a standby with a session",
+               describe=lambda: str(lock_state(lab, standby)))
+    return active, standby
+
+
+def run_drains(lab: Lab, name: str, *, timeout: float = 60) -> dict[str, str]:
+    """Run the proxy's and consul-lock's ``bin/drain`` at the same time, as BOSH does; job -> stdout."""
+    def one(job: str) -> str:
+        result = lab.run_in_instance(name, [f"/var/vcap/jobs/{job}/bin/drain", *DRAIN_ARGS], timeout=timeout)
+        return result.stdout.strip()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {job: pool.submit(one, job) for job in ("proxy", "consul-lock")}
+        return {job: f.result() for job, f in futures.items()}
+
+
+def proxy_dirs(lab: Lab) -> dict[str, Path]:
+    """Instance name -> its /var/vcap directory, for every proxy."""
+    return {n: lab.instance_dir(lab.instance(n)) for n in proxies(lab)}
+
+
+def audit_lab(lab: Lab, *, since: float,
+              not_serving: dict[str, list[tuple[float, float]]] | None = None) -> AuditReport:
+    """Audit every proxy of the lab since monotonic ``since``."""
+    return audit(proxy_dirs(lab), since=since, not_serving=not_serving)

@@ -1,0 +1,242 @@
+"""Render a BOSH job's ERB templates as the BOSH director would, with real Ruby ERB.
+
+All templates of one job are rendered in ONE ``ruby render.rb`` call: the request (instance spec,
+declared property defaults, the manifest's properties, links, template sources) goes in as JSON
+on stdin, the rendered contents or structured errors come back as JSON on stdout. Python only
+loads the spec, builds the request, and writes the files (``bin/*`` executable, like the agent).
+
+What templates see (see ``render.rb``): ``p``, ``if_p``, ``link``, ``if_link``, ``spec.*``
+(``spec.job.name`` is the instance group's name, as in BOSH), ``properties``/``raw_properties``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cf_mysql_consul_tools.release.jobspec import JobSpec, RenderError, load_job_spec
+
+__all__ = [
+    "RENDER_RB",
+    "InstanceSpec",
+    "JobSpec",
+    "Link",
+    "LinkInstance",
+    "RenderError",
+    "load_job_spec",
+    "render_job",
+]
+
+RENDER_RB = Path(__file__).with_name("render.rb")
+RUBY_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """The instance a job is rendered for: what ``spec.*`` shows a template.
+
+    ``networks`` defaults to one network ``default`` carrying ``ip`` (dns and gateway default).
+    """
+
+    deployment: str
+    name: str
+    index: int
+    id: str
+    address: str
+    ip: str
+    az: str = "z1"
+    bootstrap: bool = False
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.networks:
+            default = {"default": {"ip": self.ip, "default": ["dns", "gateway"]}}
+            object.__setattr__(self, "networks", default)
+
+    @property
+    def label(self) -> str:
+        """``group/index``, as BOSH names an instance in messages."""
+        return f"{self.name}/{self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInstance:
+    """One instance of a link's provider (``link("x").instances[i]``)."""
+
+    name: str
+    index: int
+    id: str
+    address: str
+    az: str = "z1"
+    bootstrap: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A resolved link: the provider's instances and its (merged) properties, nested.
+
+    ``address`` is what ``link("x").address`` answers (BOSH gives a DNS name for the group); when
+    None, calling it in a template is an error.
+    """
+
+    instances: tuple[LinkInstance, ...]
+    properties: dict[str, Any]
+    address: str | None = None
+
+
+def render_job(
+    job_dir: Path,
+    *,
+    instance: InstanceSpec,
+    properties: dict[str, Any],
+    links: dict[str, Link] | None = None,
+    out_dir: Path,
+) -> list[Path]:
+    """Render every template of the job in ``job_dir`` for ``instance`` into ``out_dir``.
+
+    ``properties`` is the manifest's nested property hash for this job; only properties declared
+    in the job spec are visible, with the spec's defaults under the manifest's values. ``links``
+    maps consumed link names to providers; links the job does not consume are ignored. Writes
+    ``out_dir/<destination>`` for each template (``bin/*`` mode 0755, others 0644) and, when the
+    job has a ``monit`` file, ``out_dir/monit``; returns the written paths in spec order, monit
+    last. Nothing is written unless every template renders.
+
+    Raises RenderError when the spec or a template source is missing, Ruby is not installed, or
+    any template fails; template failures read ``Error filling in template 'SRC' (line N) for
+    GROUP/INDEX (job 'JOB'): MESSAGE``, one line per failing template.
+    """
+    job_dir = Path(job_dir)
+    job = load_job_spec(job_dir)
+    sources = _read_sources(job)
+    request = _request(job, instance, properties, links or {}, sources)
+    result = _run_ruby(request, job, instance)
+    errors = result.get("errors") or []
+    if errors:
+        raise RenderError("\n".join(_format_error(e, job, instance) for e in errors))
+    rendered: dict[str, str] = result["rendered"]
+    written: list[Path] = []
+    for source, dest in _destinations(job, sources):
+        path = Path(out_dir) / dest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rendered[source], encoding="utf-8", newline="")
+        path.chmod(0o755 if Path(dest).parts[0] == "bin" else 0o644)
+        written.append(path)
+    return written
+
+
+def _read_sources(job: JobSpec) -> dict[str, str]:
+    """Template source name -> content, plus ``monit`` (from the job root) when present."""
+    sources: dict[str, str] = {}
+    for source in job.templates:
+        path = job.path / "templates" / source
+        try:
+            sources[source] = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RenderError(
+                f"template {source!r} listed in {job.path / 'spec'} does not exist: {path}"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RenderError(f"cannot read template {path}: {exc}") from exc
+    monit = job.path / "monit"
+    if monit.is_file() and "monit" not in sources:
+        sources["monit"] = monit.read_text(encoding="utf-8")
+    return sources
+
+
+def _destinations(job: JobSpec, sources: Mapping[str, str]) -> list[tuple[str, str]]:
+    pairs = list(job.templates.items())
+    if "monit" in sources and "monit" not in job.templates:
+        pairs.append(("monit", "monit"))
+    return pairs
+
+
+def _request(
+    job: JobSpec,
+    instance: InstanceSpec,
+    properties: dict[str, Any],
+    links: dict[str, Link],
+    sources: dict[str, str],
+) -> dict[str, Any]:
+    """The JSON document render.rb reads (its header comment documents the shape)."""
+    consumed = {c["name"]: {"optional": c["optional"]} for c in job.consumes}
+    spec = {
+        "deployment": instance.deployment,
+        # BOSH's template spec: `job` is the instance group's spec, so spec.job.name is the group.
+        "job": {"name": instance.name, "templates": [{"name": job.name}]},
+        "index": instance.index,
+        "bootstrap": instance.bootstrap,
+        "name": instance.name,
+        "id": instance.id,
+        "az": instance.az,
+        "networks": instance.networks,
+        "address": instance.address,
+        "ip": instance.ip,
+    }
+    return {
+        "job": job.name,
+        "instance": instance.label,
+        "spec": spec,
+        "property_defaults": {name: p["default"] for name, p in job.properties.items()},
+        "manifest_properties": properties,
+        "consumes": consumed,
+        "links": {
+            name: {
+                "instances": [asdict(i) for i in link.instances],
+                "properties": link.properties,
+                "address": link.address,
+            }
+            for name, link in links.items()
+            if name in consumed
+        },
+        "templates": [{"source": s, "content": c} for s, c in sources.items()],
+    }
+
+
+def _run_ruby(request: dict[str, Any], job: JobSpec, instance: InstanceSpec) -> dict[str, Any]:
+    where = f"job '{job.name}' for {instance.label}"
+    ruby = shutil.which("ruby")
+    if ruby is None:
+        raise RenderError(
+            f"cannot render {where}: Ruby is not installed (install Debian's `ruby` package: "
+            "apt-get install ruby)"
+        )
+    try:
+        payload = json.dumps(request)
+    except (TypeError, ValueError) as exc:
+        raise RenderError(f"cannot render {where}: properties are not JSON-serialisable: {exc}") from exc
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    try:
+        proc = subprocess.run(
+            [ruby, "--disable-gems", str(RENDER_RB)],
+            input=payload.encode("utf-8"),
+            capture_output=True,
+            timeout=RUBY_TIMEOUT_SECONDS,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"rendering {where} took over {RUBY_TIMEOUT_SECONDS:g}s (ruby killed)") from None
+    stderr = proc.stderr.decode("utf-8", "replace").strip()
+    try:
+        result = json.loads(proc.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        result = None
+    if proc.returncode != 0 or not isinstance(result, dict):
+        raise RenderError(f"{RENDER_RB} failed rendering {where} (exit {proc.returncode}): {stderr[-2000:]}")
+    return result
+
+
+def _format_error(error: Mapping[str, Any], job: JobSpec, instance: InstanceSpec) -> str:
+    where = f"for {instance.label} (job '{job.name}')"
+    message = error.get("message") or error.get("class") or "unknown error"
+    template = error.get("template")
+    if template is None:
+        return f"Error binding properties {where}: {message}"
+    line = error.get("line")
+    return f"Error filling in template '{template}' (line {line if line else 'unknown'}) {where}: {message}"

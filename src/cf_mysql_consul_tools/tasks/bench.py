@@ -1,0 +1,160 @@
+"""``bench.*`` tasks: each brings up its own lab, prints a table and can write its figures as JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+from rich.console import Console
+
+_LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
+             "root": "lab state directory (default: $LAB_ROOT, else .lab-bench)",
+             "keep_lab": "leave the lab running afterwards", "json": "write the figures (and targets) here"}
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 140)
+
+
+@task(help={**_LAB_HELP, "runs": "runs per fault for consul-lock (median reported)", "stock_runs":
+            "runs per fault for stock consul lock (slow: 15-45 s each)",
+            "faults": "comma-separated subset of: drain, proxy SIGKILL, lock SIGKILL, agent SIGKILL, instance pause"})
+def lock(c: Context, runs: int = 5, stock_runs: int = 1, json: str | None = None, faults: str = "",
+         prefix: str | None = None, root: str | None = None, keep_lab: bool = False) -> None:
+    """Failover time (fault -> first write through mysql.service.consul) of consul-lock vs stock consul lock."""
+    import json as jsonlib
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from cf_mysql_consul_tools.benchmarks.labrun import bench_lab
+    from cf_mysql_consul_tools.benchmarks.lock import FAULTS, results_json, run_bench
+
+    console = _console()
+    chosen = tuple(f.strip() for f in faults.split(",") if f.strip()) or FAULTS
+    unknown = [f for f in chosen if f not in FAULTS]
+    if unknown:
+        raise Exit(f"--faults: unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})", code=2)
+
+    def log(line: str) -> None:
+        console.print(f"[dim]bench.lock: {line}[/dim]")
+
+    with bench_lab(prefix, root, log=log, keep=keep_lab, stop_locks=False) as lab:
+        results = run_bench(lab, runs=runs, stock_runs=stock_runs, faults=chosen, log=log)
+    data = results_json(results)
+    table = Table(title=f"bench.lock: fault -> first write through mysql.service.consul via the standby "
+                        f"(median of {runs}; stock: {stock_runs})")
+    for col in ("fault", "consul-lock s", "target s", "stock consul lock s", "ratio (target 0.1)",
+                "overlap ms (ours / stock)"):
+        table.add_column(col)
+
+    def fmt(v: float | None) -> str:
+        return "timeout" if v is None else f"{v:.2f}"
+
+    for row in data["summary"]:
+        ratio = f"{row['ours'] / row['stock']:.2f}" if row["ours"] is not None and row["stock"] else "-"
+        target = f"< {row['target_seconds']:g}" if row["target_seconds"] else "-"
+        table.add_row(row["fault"], fmt(row["ours"]), target, fmt(row["stock"]) if row["stock_runs"] else "-", ratio,
+                      f"{row['ours_max_overlap_ms']:.0f} / {row['stock_max_overlap_ms']:.0f}")
+    console.print(table)
+    if json:
+        Path(json).write_text(jsonlib.dumps(data, indent=2, default=str))
+        console.print(f"figures written to {json}")
+
+
+@task(help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
+                  "threads": "sysbench threads", "workloads": "comma-separated: point_select,read_write",
+                  "haproxy_threads": "HAProxy nbthread (default: HAProxy's own, one per CPU)"})
+def proxy(c: Context, rounds: int = 3, seconds: int = 10, threads: int = 8,
+          workloads: str = "point_select,read_write", haproxy_threads: int = 0, json: str | None = None,
+          prefix: str | None = None, root: str | None = None, keep_lab: bool = False) -> None:
+    """sysbench through our proxy vs HAProxy (TCP) vs mysql/0 directly: tps, p95, ratios."""
+    from cf_mysql_consul_tools.benchmarks.proxy import ProxyBenchOptions, run_proxy_bench
+
+    options = ProxyBenchOptions(rounds=rounds, seconds=seconds, threads=threads,
+                                workloads=tuple(w.strip() for w in workloads.split(",") if w.strip()),
+                                haproxy_threads=haproxy_threads or None)
+    run_proxy_bench(options, prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab)
+
+
+@task(help={**_LAB_HELP, "runs": "runs per fault (median reported)", "faults": "comma-separated: kill,pause",
+                  "galera_options": "Galera provider options for every member, e.g. "
+                                    "evs.suspect_timeout=PT2S,evs.keepalive_period=PT0.5S (default: Galera's)"})
+def failover(c: Context, runs: int = 5, faults: str = "kill,pause", json: str | None = None,
+             prefix: str | None = None, root: str | None = None, keep_lab: bool = False,
+             galera_options: str = "") -> None:
+    """Client-visible outage (fault -> first write) through our proxy vs HAProxy's checks, same faults."""
+    from cf_mysql_consul_tools.benchmarks.failover import run_failover_bench
+    from cf_mysql_consul_tools.benchmarks.labrun import parse_galera_options
+
+    try:
+        options = parse_galera_options(galera_options)
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from None
+
+    run_failover_bench(runs=runs, faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
+                       prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab,
+                       galera_options=options)
+
+
+@task(help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
+                    "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
+                    "start_timeout": "mysql stand-in's database_startup_timeout (cf-mysql start behaviour), s",
+                    "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",
+                    "prefill": "MB of rows loaded before the deploy (both runs)",
+                    "downtime": "seconds each node stays down (VM recreate stand-in, both runs)",
+                    "only": "A, B or AB (default)", "json": "write the figures here"})
+def deploy(c: Context, rate: float = 400.0, writers: int = 4, payload: int = 1000, groups: str = "mysql",
+           start_timeout: float = 150.0, gcache: str = "", prefill: int = 0, downtime: float = 0.0, only: str = "AB",
+           json: str | None = None) -> None:
+    """Rolling deploy under a steady write load: without (A) vs with (B) galera-drain, side by side."""
+    import os
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from cf_mysql_consul_tools.benchmarks.deploy import run_ab, to_json
+
+    console = Console()
+    root = Path(os.environ.get("LAB_ROOT", ".lab-bench-deploy"))
+    chosen = [g.strip() for g in groups.split(",") if g.strip()] or None
+    results = run_ab(root=root, groups=chosen, writers=writers, rate=rate, payload_bytes=payload,
+                     database_startup_timeout=start_timeout, gcache_size=gcache or None, prefill_mb=prefill,
+                     downtime_seconds=downtime, only=only,
+                     log=lambda line: console.print(line, markup=False, highlight=False, style="dim"))
+    table = Table(title=f"bench.deploy: rolling deploy of {groups} under {rate:g} writes/s ({payload} B rows), "
+                        f"cf-mysql start behaviour (database_startup_timeout {start_timeout:g} s), "
+                        f"{prefill} MB prefilled, gcache {gcache or 'manifest'}, {downtime:g} s down per node")
+    table.add_column("figure")
+    for r in results:
+        table.add_column(r.variant)
+    from collections.abc import Callable
+
+    from cf_mysql_consul_tools.benchmarks.deploy import RunResult
+
+    rows: list[tuple[str, Callable[[RunResult], str]]] = [
+        ("deploy", lambda r: "finished" if r.deploy_ok else f"FAILED: {r.deploy_error}"),
+        ("deploy duration s", lambda r: f"{r.deploy_seconds:.1f}"),
+        ("  drain / pre-start / post-start / watch s", lambda r: " / ".join(
+            f"{r.step_seconds.get(k, 0):.1f}" for k in ("drain", "pre-start", "post-start", "watch"))),
+        ("client errors / attempts", lambda r: f"{r.client_errors} / {r.attempts}"),
+        ("errors by code", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r.errors_by_code.items())) or "-"),
+        ("acknowledged writes", lambda r: str(r.acked)),
+        ("acknowledged missing per node", lambda r: ", ".join(f"{k}: {v}" for k, v in r.missing.items())),
+        ("mysqld starts per node", lambda r: ", ".join(f"{k}: {v}" for k, v in r.mysqld_starts.items())),
+        ("start timeouts (cycles)", lambda r: ", ".join(f"{k}: {v}" for k, v in r.start_timeouts.items())),
+    ]
+    for label, fmt in rows:
+        table.add_row(label, *[fmt(r) for r in results])
+    console.print(table)
+    for r in results:
+        console.print(f"{r.variant}: steps", markup=False)
+        for line in r.steps:
+            console.print(f"  {line}", markup=False, highlight=False)
+    if json:
+        Path(json).write_text(to_json(results, {"rate": rate, "writers": writers, "payload": payload, "groups": groups,
+                                                "start_timeout": start_timeout, "gcache": gcache, "prefill": prefill,
+                                                "downtime": downtime}))
+        console.print(f"figures written to {json}")

@@ -1,0 +1,168 @@
+"""``experiment.*`` tasks: run the seed's experiments on the lab (or a BOSH deployment), list them, compare runs."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cf_mysql_consul_tools.experiments import bosh_target, runner, spec
+from cf_mysql_consul_tools.experiments import compare as compare_runs
+from cf_mysql_consul_tools.release.boshcli import BoshError
+from cf_mysql_consul_tools.tasks import bosh as bosh_tasks
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+class RichHooks:
+    """A progress bar per workload phase."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def phase(self, name: str, total: int) -> None:
+        """Add the phase's bar."""
+        self.tasks[name] = self.progress.add_task(name, total=total)
+
+    def advance(self, name: str, done: int) -> None:
+        """Move the bar."""
+        self.progress.update(self.tasks[name], completed=done)
+
+
+def _print_result(result: runner.RunResult) -> None:
+    colour = {"PASSED": "green", "FAILED": "red", "SKIPPED": "yellow"}[result.verdict.status]
+    table = Table(title=f"{result.spec.name}: {result.spec.title}")
+    for col in ("check", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in result.verdict.checks:
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAILED[/]", escape(c.detail))
+    if result.verdict.checks:
+        console.print(table)
+    probe = result.figures.get("throughput_probe")
+    if probe:
+        console.print(f"seeding throughput: {probe['through_proxy']:.0f} LRPs/s through the proxy, "
+                      f"{probe['direct_to_node']:.0f} LRPs/s directly to a node")
+    console.print(f"[bold {colour}]{result.verdict.status}[/]: {escape(result.verdict.summary)}")
+    console.print(f"report: {result.out / 'report.html'}  ({result.seconds:.0f}s)")
+
+
+@task(name="run", iterable=["ops"], help={
+    "name": "experiment name (see experiment.list) or a definition file",
+    "target": "lab (default: the local lab, brought up from nothing) or bosh (a deployment of this release)",
+    "scale": "multiply the LRP count and the fault points (e.g. 0.04 = 2,000 LRPs)",
+    "out": "run directory (default .experiments/NAME-TIMESTAMP)",
+    "clients": "auto (default), fixed or dns", "keep_lab": "leave the lab running afterwards",
+    "probe_lrps": "after the run, seed this many LRPs through the proxy and directly to a node (LRPs/s)",
+    "dry_run": "with --target bosh: print every bosh command the run would run, in order, and exit",
+    "environment": "--target bosh: bosh environment alias", "deployment": "--target bosh: deployment name",
+    "vars_store": "--target bosh: the deployment's vars store (default: the one ./inv bosh.deploy writes)",
+    "manifest": "--target bosh: the deployment manifest (default manifests/cf-mysql-consul.yml)",
+    "ops": "--target bosh: an ops file the deployment was deployed with, by name or path (repeatable)"})
+def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: str | None = None,
+        clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000, environment: str = "vbox",
+        deployment: str = "cf-mysql-consul", dry_run: bool = False, vars_store: str | None = None,
+        manifest: str | None = None, ops: list[str] | None = None) -> None:
+    """Run one experiment end to end; exits non-zero unless the verdict is PASSED (SKIPPED exits 0)."""
+    try:
+        definition = spec.load(name)
+    except spec.SpecError as exc:
+        raise Exit(f"experiment.run: {exc} (options: ./inv --help experiment.run)", code=2) from None
+    if target == "bosh":
+        settings = bosh_target.BoshSettings(
+            manifest=Path(manifest) if manifest else bosh_tasks.MANIFEST,
+            vars_store=Path(vars_store) if vars_store else bosh_tasks.VARS_STORE,
+            environment=environment, deployment=deployment, ops=tuple(bosh_tasks.ops_path(o) for o in ops or []))
+        _run_bosh(definition, settings, scale=scale, out=out, clients=clients, dry_run=dry_run,
+                  probe_lrps=probe_lrps)
+        return
+    if target != "lab":
+        raise Exit(f"--target must be lab or bosh, got {target!r}", code=2)
+    if dry_run:
+        raise Exit("--dry-run prints the bosh commands of a run: use it with --target bosh", code=2)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        result = runner.run(definition, scale=scale, out=Path(out) if out else None, clients=clients,
+                            keep_lab=keep_lab, display=RichHooks(progress),
+                            probe_lrps=round(probe_lrps * min(scale, 1)),
+                            log=lambda line: progress.console.print(f"[dim]{line}[/]"))
+    _print_result(result)
+    if result.verdict.status == "FAILED":
+        raise Exit(code=1)
+
+
+def _run_bosh(definition: spec.Experiment, settings: bosh_target.BoshSettings, *, scale: float, out: str | None,
+              clients: str | None, dry_run: bool, probe_lrps: int) -> None:
+    """``--target bosh``: the plan (``--dry-run``), or the run against the deployment."""
+    try:
+        scaled = spec.scaled(definition, scale)
+        if dry_run:
+            for line in bosh_target.plan(scaled, settings, clients=clients):
+                print(line)  # plain print: rich would wrap the long command lines
+            return
+    except (spec.SpecError, bosh_target.BoshTargetError) as exc:
+        raise Exit(f"experiment.run: {exc}", code=2) from None
+    if shutil.which("bosh") is None:
+        raise Exit(f"experiment.run: {bosh_target.NO_CLI}", code=2)
+    out_dir = Path(out) if out else runner.run_dir(definition.name)
+
+    def log(line: str) -> None:
+        console.print(escape(line), style="dim")  # escaped: pkill patterns look like markup ([m]ysqld)
+
+    try:
+        target = bosh_target.BoshTarget.connect(settings, logs_dir=out_dir / "bosh-logs", log=log)
+    except (bosh_target.BoshTargetError, BoshError) as exc:
+        raise Exit(f"experiment.run: {exc}", code=2) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            result = runner.run_target(definition, target, deploy=bosh_target.rolling_deploy, heal=target.heal,
+                                       scale=scale, out=out_dir, clients=clients, display=RichHooks(progress),
+                                       probe_lrps=round(probe_lrps * min(scale, 1)), log=log)
+    except (bosh_target.BoshTargetError, BoshError) as exc:
+        raise Exit(f"experiment.run: {exc}", code=1) from None
+    _print_result(result)
+    if result.verdict.status == "FAILED":
+        raise Exit(code=1)
+
+
+@task(name="list")
+def list_(c: Context) -> None:
+    """Every experiment definition: name, LRPs, faults, title."""
+    table = Table(title="experiments")
+    for col in ("name", "LRPs", "faults", "title"):
+        table.add_column(col, overflow="fold")
+    for name in spec.names():
+        d = spec.load(name)
+        faults = "; ".join(f"{f.action} {f.target or ','.join(f.groups) or 'all'} {f.when}" for f in d.faults)
+        table.add_row(d.name, str(d.workload.get("desired_lrps", "")), faults, d.title)
+    console.print(table)
+
+
+@task(iterable=["run"], help={"run": "a run directory (repeat --run for each; default: every run in .experiments/)",
+                              "markdown": "print the README's two Markdown tables (summary, per metric) instead"})
+def compare(c: Context, run: list[str] | None = None, markdown: bool = False) -> None:
+    """Side-by-side table of runs, with the seed's published figures as a column."""
+    paths = [Path(r) for r in run] if run else sorted(p for p in runner.RUNS_DIR.glob("*") if p.is_dir())
+    if not paths:
+        raise Exit(f"no runs given and none under {runner.RUNS_DIR}", code=2)
+    runs = [compare_runs.load_run(p) for p in paths]
+    if markdown:
+        print(compare_runs.markdown_summary(runs))
+        print(compare_runs.markdown_metrics(runs), end="")
+        return
+    header, rows = compare_runs.rows(runs)
+    table = Table(title="runs vs seed")
+    for col in header:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

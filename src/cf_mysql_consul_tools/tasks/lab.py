@@ -1,0 +1,129 @@
+"""``lab.*`` tasks: bring the local lab up and down, show its state, read its logs, inject faults."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.tasks import task
+from rich.console import Console
+from rich.table import Table
+
+from cf_mysql_consul_tools.lab.lab import Lab, LabError
+
+# Wide enough for the status table when output is a pipe or a CI log (rich assumes 80 there).
+console = Console(width=None if sys.stdout.isatty() else 140)
+
+
+def _lab(manifest: str | None) -> Lab:
+    return Lab.from_manifest(Path(manifest) if manifest else None,
+                             log=lambda line: console.print(f"[dim]lab:[/dim] {line}"))
+
+
+def print_status(lab: Lab) -> None:
+    """Print the lab's status table."""
+    table = Table(title=f"lab: {lab.deployment.name}")
+    for col in ("instance", "address", "processes", "galera"):
+        table.add_column(col)
+    for row in lab.status():
+        colour = {"running": "green", "paused": "yellow", "stopped": "red"}
+        processes = "\n".join(
+            f"{p.key} [{colour[p.state]}]{p.state}[/]" + (f" ({p.pid})" if p.pid else "") for p in row.processes
+        ) or "[red]not started[/]"
+        table.add_row(row.name, row.address, processes, row.galera)
+    console.print(table)
+    if lab.deployment.with_job("proxy"):
+        from cf_mysql_consul_tools.lab.tier import describe, tier
+
+        for line in describe(tier(lab)):
+            console.print(line, markup=False, highlight=False)
+
+
+@task(help={"manifest": "deployment manifest (default: the lab's own)"})
+def up(c: Context, manifest: str | None = None) -> None:
+    """Start the lab from nothing (or from kept state) and wait until every part is healthy."""
+    lab = _lab(manifest)
+    seconds = lab.up()
+    print_status(lab)
+    console.print(f"[bold green]lab up in {seconds:.1f}s[/]")
+
+
+@task(help={"manifest": "deployment manifest (default: the lab's own)"})
+def status(c: Context, manifest: str | None = None) -> None:
+    """Show every instance, its processes and Galera's view; which proxy serves, the lock, DNS, faults."""
+    print_status(_lab(manifest))
+
+
+@task(help={"purge": "also delete all lab state (datadirs, logs)", "manifest": "deployment manifest"})
+def down(c: Context, purge: bool = False, manifest: str | None = None) -> None:
+    """Stop every process the lab started; with --purge also delete its state."""
+    lab = _lab(manifest)
+    lab.down(purge=purge)
+    left = lab.alive_pids()
+    if left:
+        raise LabError(f"processes still alive after lab.down: {left}")
+    console.print("lab down" + (" and purged" if purge else ""))
+
+
+@task(help={"instance": "group/index, e.g. mysql/0", "lines": "lines per file", "manifest": "deployment manifest"})
+def logs(c: Context, instance: str, lines: int = 40, manifest: str | None = None) -> None:
+    """Print the tail of every log file of one instance."""
+    for path in _lab(manifest).log_files(instance):
+        console.rule(str(path))
+        text = path.read_text(errors="replace").splitlines()
+        console.print("\n".join(text[-lines:]), markup=False, highlight=False)
+
+
+def _fault(action: str, instance: str, process: str | None, manifest: str | None) -> None:
+    lab = _lab(manifest)
+    getattr(lab, action)(instance, process)
+    print_status(lab)
+
+
+@task(help={"instance": "group/index", "process": "job.process, e.g. mysql.mariadbd (default: all)"})
+def start(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """Start an instance (or one of its processes)."""
+    _fault("start", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def stop(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """Stop an instance (or one process): SIGTERM, then SIGKILL after 20 s."""
+    _fault("stop", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def kill(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """SIGKILL an instance (or one process)."""
+    _fault("kill", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def pause(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """SIGSTOP an instance (or one process): a hung node."""
+    _fault("pause", instance, process, manifest)
+
+
+@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+def resume(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
+    """SIGCONT what pause stopped."""
+    _fault("resume", instance, process, manifest)
+
+
+@task(help={"rolling": "update instance by instance as BOSH does (the only mode)",
+            "groups": "comma-separated instance groups (default: all, in manifest order)",
+            "skip_drain": "do not run drain scripts (bosh deploy --skip-drain)", "manifest": "deployment manifest"})
+def deploy(c: Context, rolling: bool = False, groups: str = "", skip_drain: bool = False,
+           manifest: str | None = None) -> None:
+    """Rolling deploy of the running lab: drain, stop, re-render, start, post-start, watch; per update block."""
+    from cf_mysql_consul_tools.lab.deploy import rolling_deploy
+
+    if not rolling:
+        raise LabError("only rolling deploys are supported: ./inv lab.deploy --rolling")
+    lab = _lab(manifest)
+    report = rolling_deploy(lab, groups=[g.strip() for g in groups.split(",") if g.strip()] or None,
+                            skip_drain=skip_drain, log=lambda line: console.print(line, markup=False, highlight=False))
+    print_status(lab)
+    if not report.ok:
+        raise LabError(f"deploy failed: {report.error}")

@@ -1,0 +1,107 @@
+"""Fast tests of the pure parts: config, error kinds, payloads, metrics checks, the errand's templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from cf_mysql_consul.benchmark_bbs import payloads
+from cf_mysql_consul.benchmark_bbs.config import ConfigError, from_mapping
+from cf_mysql_consul.benchmark_bbs.errors import classify
+from cf_mysql_consul.benchmark_bbs.metrics import actual_lrp_error_rate, error_rate_failures, summarize
+from cf_mysql_consul_tools.release.renderer import InstanceSpec, RenderError, render_job
+
+JOB = Path(__file__).resolve().parents[2] / "jobs" / "benchmark-bbs"
+
+
+def test_benchmark_bbs_keys_and_go_dsn() -> None:
+    config = from_mapping({"desired_lrps": 50000, "num_trials": 1, "percent_writes": 8, "error_tolerance": 0.05,
+                           "database_connection_string": "diego:secret@tcp(10.244.7.2:3306)/diego",
+                           "aws_bucket_name": "unused"})
+    assert (config.database_username, config.database_password) == ("diego", "secret")
+    assert config.database_addresses == ("10.244.7.2:3306",) and config.database_name == "diego"
+    assert config.extra == {"aws_bucket_name": "unused"} and config.attempts == 3
+    assert from_mapping({"no_retry": True}).attempts == 1
+    with pytest.raises(ConfigError, match="error_tolerance"):
+        from_mapping({"error_tolerance": 5})
+    with pytest.raises(ConfigError, match="database_connection_string"):
+        from_mapping({"database_connection_string": "not a dsn"})
+
+
+@pytest.mark.parametrize(("exc", "connecting", "kind", "retryable"), [
+    (pymysql.err.OperationalError(1213, "Deadlock found"), False, "deadlock", True),
+    (pymysql.err.OperationalError(1047, "WSREP has not yet prepared node"), False, "not_ready", True),
+    (pymysql.err.OperationalError(2013, "Lost connection"), False, "lost_connection", True),
+    (pymysql.err.OperationalError(2006, "gone away"), False, "lost_connection", True),
+    (pymysql.err.OperationalError(2003, "Can't connect"), True, "connect", True),
+    (pymysql.err.OperationalError(1105, "proxy/1 is a standby"), True, "refused", True),
+    (pymysql.err.IntegrityError(1062, "Duplicate entry"), False, "exists", False),
+    (pymysql.err.InterfaceError(0, ""), False, "lost_connection", True),
+    (ConnectionRefusedError(), True, "connect", True),
+    (TimeoutError(), False, "lost_connection", True),
+    (pymysql.err.ProgrammingError(1064, "syntax"), False, "other", False),
+])
+def test_error_kinds_follow_bbs(exc: Exception, connecting: bool, kind: str, retryable: bool) -> None:
+    error = classify(exc, connecting=connecting)
+    assert (error.kind, error.retryable) == (kind, retryable)
+
+
+def test_payloads_have_bbs_sizes_and_decode() -> None:
+    guid = "BENCHMARK-BBS-GUID-000042"
+    run_info, routes = payloads.encode(payloads.run_info(guid)), payloads.encode(payloads.routes(guid))
+    assert run_info.startswith("01") and 1800 <= len(run_info) <= 3500
+    assert 1200 <= len(routes) <= 2500
+    assert payloads.decode(payloads.encode(payloads.net_info())) == payloads.net_info()
+    assert payloads.encode(payloads.run_info(guid)) == run_info  # deterministic
+
+
+def test_error_rate_checks_use_benchmark_bbs_messages() -> None:
+    summaries = [summarize("SeedDesireLRP", [0.01] * 100, 0), summarize("SeedStartActualLRP", [0.01] * 94, 6),
+                 summarize("RepStartActualLRP", [0.01] * 99, 1)]
+    assert error_rate_failures(summaries, 0.05) == ["Error rate of 0.060 for actuals exceeds tolerance of 0.050"]
+    assert actual_lrp_error_rate(summaries) == pytest.approx(7 / 200)
+
+
+def render(tmp_path: Path, **props: object) -> Path:
+    instance = InstanceSpec(deployment="cf-mysql", name="benchmark-bbs", index=0, id="b0", address="10.0.0.9",
+                            ip="10.0.0.9")
+    render_job(JOB, instance=instance, properties={"benchmark-bbs": props}, out_dir=tmp_path)
+    return tmp_path
+
+
+def test_errand_renders_a_config_the_program_accepts(tmp_path: Path) -> None:
+    out = render(tmp_path, database_connection_string="diego:pw@tcp(10.0.0.5:3306)/diego", desired_lrps=50000,
+                 consul_dns="127.0.0.1:8600", retry_delay_millis=250)
+    config = from_mapping(json.loads((out / "config" / "benchmark-bbs.json").read_text()))
+    assert (config.desired_lrps, config.num_trials, config.retry_delay_seconds) == (50000, 10, 0.25)
+    assert config.consul_dns == "127.0.0.1:8600" and config.consul_service == "mysql.service.consul"
+    script = (out / "bin" / "run").read_text()
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
+    assert "exec /var/vcap/packages/cf-mysql-consul/bin/python -m cf_mysql_consul.benchmark_bbs" in script
+    assert (out / "bin" / "run").stat().st_mode & 0o111
+
+
+def test_errand_refuses_bad_properties_at_render_time(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match=r"benchmark-bbs\.database_connection_string"):
+        render(tmp_path)
+    with pytest.raises(RenderError, match="error_tolerance' must be between 0 and 1"):
+        render(tmp_path, database_connection_string="a:b@tcp(h:1)/d", error_tolerance=5)
+
+
+def test_a_pool_pickles_as_its_settings_for_a_component_process() -> None:
+    import pickle
+
+    from cf_mysql_consul.benchmark_bbs.client import Pool
+    from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver
+
+    pool = Pool(ConsulDnsResolver("127.0.0.9:8600"), user="u", password="p", database="d", max_open=7,
+                attempts=2, retry_delay=0.25, connect_timeout=3.0, read_timeout=9.0)
+    pool._idle.append(object())  # type: ignore[arg-type]  # stands for an open connection: must not travel
+    copy = pickle.loads(pickle.dumps(pool))
+    assert (copy.user, copy.password, copy.database, copy.attempts, copy.retry_delay) == ("u", "p", "d", 2, 0.25)
+    assert (copy.connect_timeout, copy.read_timeout) == (3.0, 9.0)
+    assert copy.resolver.describe() == "consul dns mysql.service.consul @127.0.0.9:8600"
+    assert copy.max_open == 7 and copy._idle == [] and copy.opened == 0

@@ -1,0 +1,61 @@
+"""The safety arithmetic: defaults accepted with positive margins, every broken rule refused by name."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from cf_mysql_consul.consul_lock.timing import Timing, TimingError, check, lease_allowed, lease_end
+
+
+def test_defaults_are_accepted_with_room_left() -> None:
+    margins = check(Timing())
+    assert margins.session_ttl > 0 and margins.heartbeat > 0 and margins.reaction >= 0
+    assert "safety margins" in margins.describe()
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"session_ttl_seconds": 5}, "session_ttl_seconds"),
+        ({"session_ttl_seconds": 10.5}, "session_ttl_seconds"),
+        ({"lease_seconds": 8}, "lease_seconds"),  # outlives the session TTL rule
+        ({"lease_seconds": 4}, "lock_delay_seconds"),  # would outlive the lock-delay after an invalidation
+        ({"lock_delay_seconds": 3}, "lock_delay_seconds"),  # not longer than consul + proxy timeouts + lease
+        ({"lease_seconds": 0.9}, "lease_seconds"),  # runs out between two renewals
+        ({"lock_delay_seconds": 0}, "lock_delay_seconds"),  # the old lease outlives an invalidation
+        ({"lock_delay_seconds": 1.5}, "lock_delay_seconds"),
+        ({"heartbeat_ttl_seconds": 1.5}, "heartbeat_ttl_seconds"),
+        ({"consul_timeout_seconds": 0}, "consul_timeout_seconds"),
+    ],
+)
+def test_broken_rules_are_refused_naming_the_property(changes: dict[str, float], named: str) -> None:
+    with pytest.raises(TimingError, match=f"property '{named}'"):
+        check(dataclasses.replace(Timing(), **changes))
+
+
+def test_longer_ttl_allows_a_longer_lease_only_with_a_longer_lock_delay() -> None:
+    with pytest.raises(TimingError, match="lock_delay_seconds"):
+        check(Timing(session_ttl_seconds=30, lease_seconds=6))
+    assert check(Timing(session_ttl_seconds=30, lease_seconds=6, lock_delay_seconds=8)).reaction > 0
+
+
+def test_lease_allowed_only_while_session_and_heartbeat_are_fresh() -> None:
+    t = Timing()
+    assert lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=99.9) is None
+    assert "session TTL" in str(lease_allowed(t, 100.0, session_ok_at=92.0, heartbeat_ok_at=99.9))
+    assert "heartbeat" in str(lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=93.0))
+    assert lease_allowed(t, 100.0, session_ok_at=None, heartbeat_ok_at=99.9) == "no session renewal yet"
+
+
+def test_lease_end_is_anchored_at_the_calls_it_trusts_not_at_the_grant() -> None:
+    t = Timing()
+    fresh = lease_end(t, 100.0, key_read_at=99.9, session_ok_at=99.8, heartbeat_ok_at=99.7)
+    assert fresh == 100.0 + t.proxy_timeout_seconds + t.lease_seconds
+    # Paused for 3 s between the key read and the grant: the lease ends where the read allows.
+    late = lease_end(t, 103.0, key_read_at=100.0, session_ok_at=99.9, heartbeat_ok_at=99.9)
+    assert late == 100.0 + t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds
+    assert late < 100.0 + t.lock_delay_seconds  # before anyone else could take the key
+    stale_session = lease_end(t, 100.0, key_read_at=100.0, session_ok_at=91.0, heartbeat_ok_at=100.0)
+    assert stale_session == 91.0 + t.session_ttl_seconds

@@ -1,0 +1,67 @@
+"""The galera-drain job renders with real Ruby ERB into a config the Python side loads; bad values raise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cf_mysql_consul.galera_drain.config import load_config
+from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
+
+JOB = Path(__file__).resolve().parents[2] / "jobs" / "galera-drain"
+INSTANCE = InstanceSpec(deployment="cf-mysql", name="mysql", index=1, id="m1", address="127.0.10.2", ip="127.0.10.2")
+MYSQL = Link(instances=(LinkInstance("mysql", 0, "m0", "127.0.10.1"), LinkInstance("mysql", 1, "m1", "127.0.10.2")),
+             properties={"port": 3306})
+PROXY = Link(instances=(LinkInstance("proxy", 0, "p0", "127.0.10.4"),),
+             properties={"api_port": 8080, "api_username": "admin", "api_password": "secret"})
+
+
+def render(tmp_path: Path, links: dict[str, Link] | None = None, **props: Any) -> Path:
+    render_job(JOB, instance=INSTANCE, properties={"galera_drain": props} if props else {},
+               links=links if links is not None else {"mysql": MYSQL, "proxy": PROXY}, out_dir=tmp_path)
+    return tmp_path
+
+
+def test_rendered_config_loads(tmp_path: Path) -> None:
+    out = render(tmp_path)
+    config = load_config(out / "config" / "galera-drain.json")
+    assert config.node_name == "mysql/1"
+    assert [(p.name, p.healthcheck_url) for p in config.peers] == [("mysql/0", "http://127.0.10.1:9200/api/v1/status")]
+    assert [(p.name, p.url, p.username) for p in config.proxies] == [("proxy/0", "http://127.0.10.4:8080", "admin")]
+    assert config.drain.policy == "proceed" and config.post_start.timeout_seconds == 600
+    assert config.catch_up.mode == "auto" and config.catch_up.mysqld_argv[0].endswith("/mysqld")
+    assert config.catch_up.startup_timeout_seconds is None and config.drain.max_load_wait_seconds == 120
+    for script in ("drain", "pre-start", "post-start"):
+        text = (out / "bin" / script).read_text()
+        assert "set -euo pipefail" in text and "exec /var/vcap/packages/cf-mysql-consul/bin/python -m" in text
+
+
+def test_without_proxy_link_uses_api_addresses(tmp_path: Path) -> None:
+    out = render(tmp_path, links={"mysql": MYSQL},
+                 switchover={"api_addresses": ["10.0.0.5"], "api_username": "u", "api_password": "p"})
+    config = load_config(out / "config" / "galera-drain.json")
+    assert [p.url for p in config.proxies] == ["http://10.0.0.5:8080"]
+
+
+@pytest.mark.parametrize("props,name", [
+    ({"max_wait_policy": "later"}, "galera_drain.max_wait_policy"),
+    ({"quiet_seconds": 700}, "galera_drain.quiet_seconds"),
+    ({"max_flow_control_paused": 2}, "galera_drain.max_flow_control_paused"),
+    ({"poll_seconds": 0}, "galera_drain.poll_seconds"),
+    ({"switchover": {"api_addresses": ["10.0.0.5"]}}, "galera_drain.switchover.api_username"),
+    ({"pre_start": {"catch_up": "sometimes"}}, "galera_drain.pre_start.catch_up"),
+    ({"pre_start": {"catch_up": "never"}, "mysql_startup_timeout_seconds": 10},
+     "galera_drain.mysql_startup_timeout_seconds"),
+    ({"pre_start": {"mysqld_argv": []}}, "galera_drain.pre_start.mysqld_argv"),
+])
+def test_invalid_properties_raise_naming_the_property(tmp_path: Path, props: dict[str, Any], name: str) -> None:
+    links = {"mysql": MYSQL} if "switchover" in props else None
+    with pytest.raises(RenderError, match=name.replace(".", r"\.")):
+        render(tmp_path, links=links, **props)
+
+
+def test_a_short_start_timeout_is_accepted_with_the_catch_up(tmp_path: Path) -> None:
+    out = render(tmp_path, mysql_startup_timeout_seconds=10)
+    assert load_config(out / "config" / "galera-drain.json").catch_up.startup_timeout_seconds == 10
