@@ -7,7 +7,19 @@ from typing import Any
 
 import pytest
 
-from cf_mysql_consul.consul_lock.decide import Action, KeyView, ProxyState, Snapshot, decide
+from cf_mysql_consul.consul_lock.decide import (
+    ACQUIRE_RETRY_SECONDS,
+    Action,
+    KeyView,
+    ProxyState,
+    Snapshot,
+    armed,
+    decide,
+    needs_peers,
+    promise_refusal,
+    session_renewal_due,
+    wants_backends,
+)
 from cf_mysql_consul.consul_lock.timing import Timing
 
 T = Timing()
@@ -101,3 +113,125 @@ def test_step_down_wins_over_everything_and_then_stays_out() -> None:
 def test_standby_with_consul_down_does_nothing() -> None:
     s = snap(active=False, proxy=ProxyState.STANDBY, consul_error="refused", key_ok=False, key=None)
     assert decide(s, NOW, T).action is Action.NOTHING
+
+
+# ---- failsafe: serving on every peer's promise while Consul cannot prove the lock ----------------
+
+CONFIRMED = NOW - 0.05  # the send time of this cycle's peer round, which every peer accepted
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"consul_error": "read key: timeout"}, {"session": None, "key": FREE}, {"key": FREE}, {"session_ok_at": NOW - 8}],
+)
+def test_a_holder_that_cannot_prove_the_lock_keeps_serving_on_every_peers_promise(changes: dict[str, Any]) -> None:
+    s = snap(**changes)
+    assert needs_peers(s, NOW, T)
+    d = decide(dataclasses.replace(s, failsafe_ok_at=CONFIRMED), NOW, T)
+    assert d.action is Action.RENEW_LEASE and d.failsafe and d.reason.startswith("failsafe")
+    # The lease ends before the first peer's promise could: sent + failsafe_ttl, less the clock-rate margin.
+    assert d.lease_until is not None and d.lease_until < CONFIRMED + T.failsafe_ttl_seconds
+    assert d.lease_until <= NOW + T.proxy_timeout_seconds + T.lease_seconds
+
+
+def test_without_every_peers_promise_the_holder_disables_first_and_says_who_refused() -> None:
+    s = snap(consul_error="renew session: timeout", failsafe_detail="failsafe refused: proxy/1: no answer in time")
+    d = decide(s, NOW, T)
+    assert d.action is Action.DEACTIVATE and "proxy/1: no answer in time" in d.reason
+
+
+def test_a_key_held_by_another_session_is_lost_whatever_the_peers_say() -> None:
+    s = snap(key=THEIRS, failsafe_ok_at=CONFIRMED)
+    assert not needs_peers(s, NOW, T)
+    assert decide(s, NOW, T).action is Action.DEACTIVATE
+
+
+def test_under_failsafe_the_holder_restores_the_lock_in_consul_in_the_same_cycle() -> None:
+    no_session = decide(snap(session=None, key=FREE, failsafe_ok_at=CONFIRMED), NOW, T)
+    assert no_session.then is Action.CREATE_SESSION
+    free = decide(snap(key=FREE, failsafe_ok_at=CONFIRMED), NOW, T)
+    assert free.then is Action.ACQUIRE
+    unreachable = decide(snap(consul_error="timeout", key_ok=False, failsafe_ok_at=CONFIRMED), NOW, T)
+    assert unreachable.then is None and unreachable.action is Action.RENEW_LEASE
+
+
+def test_a_gone_proxy_is_released_even_under_failsafe() -> None:
+    s = snap(consul_error="timeout", proxy=ProxyState.GONE, proxy_detail="refused", failsafe_ok_at=CONFIRMED)
+    assert decide(s, NOW, T).action is Action.RELEASE
+
+
+def test_a_standby_that_promised_neither_races_nor_activates() -> None:
+    promised = {"promised_until": NOW + 1, "promised_to": "proxy/1"}
+    racing = snap(active=False, proxy=ProxyState.STANDBY, key=FREE, lease_ok_at=None, **promised)
+    d = decide(racing, NOW, T)
+    assert d.action is Action.NOTHING and "promised proxy/1" in d.reason
+    holder = snap(active=False, proxy=ProxyState.STANDBY, lease_ok_at=None, **promised)
+    assert decide(holder, NOW, T).action is Action.NOTHING
+    expired = dataclasses.replace(racing, promised_until=NOW - 0.01)
+    assert decide(expired, NOW, T).action is Action.ACQUIRE
+
+
+def test_a_standby_left_out_of_the_holders_peer_list_races_only_once_that_holder_is_gone() -> None:
+    free = KeyView(session=None, lock_index=8, modify_index=81,
+                   value={"proxy": "proxy/0", "peers": ["proxy/0", "proxy/1"], "node": "proxy-0"})
+    newcomer = snap(active=False, proxy=ProxyState.STANDBY, key=free, lease_ok_at=None, me="proxy/2")
+    d = decide(newcomer, NOW, T)
+    assert d.action is Action.NOTHING and "not racing" in d.reason and "proxy/2" in d.reason
+    assert decide(dataclasses.replace(newcomer, recorded_holder_alive=True), NOW, T).action is Action.NOTHING
+    assert decide(dataclasses.replace(newcomer, recorded_holder_alive=False), NOW, T).action is Action.ACQUIRE
+    listed = dataclasses.replace(newcomer, me="proxy/1")
+    assert decide(listed, NOW, T).action is Action.ACQUIRE
+
+
+def test_a_peer_refuses_a_promise_while_active_holding_or_racing() -> None:
+    assert promise_refusal(active=False, holding=False, racing=False) is None
+    assert "active" in str(promise_refusal(active=True, holding=False, racing=False))
+    assert "holds the key" in str(promise_refusal(active=False, holding=True, racing=False))
+    assert "racing" in str(promise_refusal(active=False, holding=False, racing=True))
+
+
+# ---- what the daemon reads from the decision instead of its words --------------------------------
+
+def test_the_next_cycle_comes_sooner_only_while_racing() -> None:
+    standby = snap(active=False, proxy=ProxyState.STANDBY, key=FREE, lease_ok_at=None)
+    assert decide(standby, NOW, T).delay == ACQUIRE_RETRY_SECONDS
+    refused = dataclasses.replace(standby, last_acquire_at=NOW - 0.05)
+    assert decide(refused, NOW, T).delay == ACQUIRE_RETRY_SECONDS
+    assert decide(snap(), NOW, T).delay == T.renew_interval_seconds
+
+
+def test_activation_keeps_the_predecessors_backend_only_when_it_is_healthy_and_not_already_active() -> None:
+    holder = snap(active=False, proxy=ProxyState.STANDBY, lease_ok_at=None, predecessor_backend="mysql/1",
+                  backend="mysql/0")
+    assert wants_backends(holder)
+    kept = decide(dataclasses.replace(holder, healthy_backends=frozenset({"mysql/0", "mysql/1"})), NOW, T)
+    assert kept.action is Action.ACTIVATE and kept.preferred == "mysql/1" and kept.lease_until is not None
+    sick = decide(dataclasses.replace(holder, healthy_backends=frozenset({"mysql/0"})), NOW, T)
+    assert sick.preferred is None
+    same = decide(dataclasses.replace(holder, backend="mysql/1", healthy_backends=frozenset({"mysql/1"})), NOW, T)
+    assert same.preferred is None
+
+
+def test_sessions_are_renewed_every_cycle_while_holding_else_at_half_their_ttl() -> None:
+    due = {"session": "s", "now": NOW, "t": T}
+    assert session_renewal_due(session_ok_at=NOW - 0.5, holding=True, active=False, **due)
+    assert not session_renewal_due(session_ok_at=NOW - 1, holding=False, active=False, **due)
+    assert session_renewal_due(session_ok_at=NOW - T.session_ttl_seconds / 2, holding=False, active=False, **due)
+    assert not session_renewal_due(session=None, session_ok_at=None, holding=False, active=False, now=NOW, t=T)
+
+
+def test_armed_means_serving_or_ready_to_take_over() -> None:
+    assert armed(snap())
+    standby = snap(active=False, proxy=ProxyState.STANDBY, key=THEIRS, lease_ok_at=None)
+    assert armed(standby)
+    assert not armed(dataclasses.replace(standby, session=None))
+    assert not armed(dataclasses.replace(standby, consul_error="refused"))
+    assert not armed(dataclasses.replace(standby, proxy=ProxyState.GONE))
+
+
+def test_no_failsafe_when_the_local_agent_itself_does_not_answer() -> None:
+    """A dead agent takes this VM out of DNS (its node fails in gossip): serving on would help nobody."""
+    s = snap(consul_error="heartbeat: connection refused", agent_ok=False, key_ok=False)
+    assert not needs_peers(s, NOW, T)
+    d = decide(dataclasses.replace(s, failsafe_ok_at=CONFIRMED), NOW, T)
+    assert d.action is Action.DEACTIVATE and "local Consul agent does not answer" in d.reason

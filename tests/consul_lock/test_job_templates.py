@@ -21,8 +21,15 @@ PROXY = Link(
 )
 
 
+PEERS = Link(
+    instances=(LinkInstance("proxy", 0, "p0", "127.0.10.4"), LinkInstance("proxy", 1, "p1", "127.0.10.5")),
+    properties={"peer_api": {"port": 8090, "username": "consul-lock", "password": "peer-pw"}},
+)
+
+
 def render(tmp_path: Path, **properties: Any) -> Path:
-    render_job(JOB, instance=INSTANCE, properties=properties, links={"proxy": PROXY}, out_dir=tmp_path)
+    render_job(JOB, instance=INSTANCE, properties=properties, links={"proxy": PROXY, "consul-lock": PEERS},
+               out_dir=tmp_path)
     return tmp_path / "config" / "consul-lock.yml"
 
 
@@ -33,6 +40,10 @@ def test_defaults_render_into_a_valid_config(tmp_path: Path) -> None:
     assert (config.consul_address, config.consul_port) == ("127.0.0.1", 8500)  # where consul-release's agent listens
     assert (config.proxy.address, config.proxy.api_port, config.proxy.api_username) == ("127.0.10.5", 8080, "admin")
     assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 4
+    # The peers are the OTHER members of the consul-lock link, asked on their peer API port.
+    assert [(p.name, p.address, p.port) for p in config.peers] == [("proxy/0", "127.0.10.4", 8090)]
+    assert (config.peer_api_port, config.peer_api_username, config.peer_api_password) == (
+        8090, "consul-lock", "peer-pw")
     assert margins.session_ttl > 0
     bpm = yaml.safe_load((tmp_path / "config" / "bpm.yml").read_text())
     assert bpm["processes"][0]["args"][:2] == ["-m", "cf_mysql_consul.consul_lock"]

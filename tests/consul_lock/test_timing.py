@@ -6,7 +6,14 @@ import dataclasses
 
 import pytest
 
-from cf_mysql_consul.consul_lock.timing import Timing, TimingError, check, lease_allowed, lease_end
+from cf_mysql_consul.consul_lock.timing import (
+    Timing,
+    TimingError,
+    check,
+    failsafe_lease_end,
+    lease_allowed,
+    lease_end,
+)
 
 
 def test_defaults_are_accepted_with_room_left() -> None:
@@ -59,3 +66,19 @@ def test_lease_end_is_anchored_at_the_calls_it_trusts_not_at_the_grant() -> None
     assert late < 100.0 + t.lock_delay_seconds  # before anyone else could take the key
     stale_session = lease_end(t, 100.0, key_read_at=100.0, session_ok_at=91.0, heartbeat_ok_at=100.0)
     assert stale_session == 91.0 + t.session_ttl_seconds
+
+
+def test_a_failsafe_ttl_too_short_to_renew_before_the_lease_ends_is_refused() -> None:
+    with pytest.raises(TimingError, match="failsafe_ttl_seconds"):
+        check(dataclasses.replace(Timing(), failsafe_ttl_seconds=1.4))
+    with pytest.raises(TimingError, match="peer_timeout_seconds"):
+        check(dataclasses.replace(Timing(), peer_timeout_seconds=0))
+
+
+def test_a_failsafe_lease_ends_before_the_first_promise_could() -> None:
+    t = Timing()
+    sent = 100.0
+    # Granted late (the round took long): capped by the promise, less the clock-rate margin.
+    assert failsafe_lease_end(t, sent + 1.5, confirmed_at=sent) < sent + t.failsafe_ttl_seconds
+    # Granted at once: the ordinary lease length is the shorter bound.
+    assert failsafe_lease_end(t, sent, confirmed_at=sent) == sent + t.proxy_timeout_seconds + t.lease_seconds

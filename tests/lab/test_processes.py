@@ -75,10 +75,11 @@ def test_pause_and_resume_reach_the_children(tmp_path: Path) -> None:
     record, child = spawn_with_child(tmp_path)
     try:
         procs.send(record, signal.SIGSTOP, session=True)
-        wait_until(lambda: state(child) in ("T", "t"), timeout=10, what="the child to stop")
-        assert procs.process_state(record) == "paused"
+        # Each member of the session stops when the signal reaches it: wait for both, in any order.
+        wait_until(lambda: state(child) in ("T", "t") and procs.process_state(record) == "paused", timeout=10,
+                   what="the leader and its child to stop")
         procs.send(record, signal.SIGCONT, session=True)
-        wait_until(lambda: state(child) == "S", timeout=10, what="the child to run again")
-        assert procs.process_state(record) == "running"
+        wait_until(lambda: state(child) == "S" and procs.process_state(record) == "running", timeout=10,
+                   what="the leader and its child to run again")
     finally:
         procs.kill(record)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from cf_mysql_consul.consul_lock.failsafe import Peer
 from cf_mysql_consul.consul_lock.timing import Margins, Timing, TimingError, check
 
 
@@ -48,6 +49,10 @@ class LockConfig:
     run_dir: str
     proxy: ProxyEndpoint
     timing: Timing
+    peer_api_port: int
+    peer_api_username: str
+    peer_api_password: str
+    peers: tuple[Peer, ...]  # every OTHER consul-lock of the deployment (the consul-lock link)
 
     @property
     def key(self) -> str:
@@ -73,6 +78,11 @@ class LockConfig:
     def state_path(self) -> str:
         """JSON file with the daemon's current role (read by bin/drain and tests)."""
         return f"{self.run_dir}/state.json"
+
+    @property
+    def promise_path(self) -> str:
+        """The failsafe promise this job gave a peer (kept across restarts of the process)."""
+        return f"{self.run_dir}/failsafe-promise.json"
 
     @property
     def pid_path(self) -> str:
@@ -134,8 +144,22 @@ def parse_config(raw: object) -> tuple[LockConfig, Margins]:
     interval = _number(raw, "check_interval_seconds", 1)
     if not 0.1 <= interval <= 10:
         raise ConfigError(f"property 'check_interval_seconds' must be between 0.1 and 10, got {interval}")
+    instance_name = _get(raw, "instance_name", str)
+    peer_api = raw.get("peer_api")
+    if not isinstance(peer_api, dict):
+        raise ConfigError("property 'peer_api' (port, username, password) is missing")
+    peer_port = _port(peer_api, "port", 8090)
+    username, password = _get(peer_api, "username", str), _get(peer_api, "password", str)
+    if not username or not password:
+        raise ConfigError("properties 'peer_api.username' and 'peer_api.password' must not be empty: the peers "
+                          "authenticate every failsafe request with them")
+    members = raw.get("peers", [])
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise ConfigError("property 'peers' (from the consul-lock link) must be a list of {name, address}")
+    peers = tuple(Peer(name=_get(m, "name", str), address=_address(m, "address"), port=peer_port)
+                  for m in members if m.get("name") != instance_name)
     config = LockConfig(
-        instance_name=_get(raw, "instance_name", str),
+        instance_name=instance_name,
         address=_address(raw, "address"),
         consul_address=_address(raw, "consul_address"),
         consul_port=_port(raw, "consul_port", 8500),
@@ -147,6 +171,10 @@ def parse_config(raw: object) -> tuple[LockConfig, Margins]:
         run_dir=_get(raw, "run_dir", str, "/var/vcap/sys/run/consul-lock"),
         proxy=proxy,
         timing=timing,
+        peer_api_port=peer_port,
+        peer_api_username=username,
+        peer_api_password=password,
+        peers=peers,
     )
     return config, margins
 

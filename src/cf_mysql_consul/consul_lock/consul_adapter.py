@@ -79,9 +79,7 @@ class ConsulLock:
                               health_url=health_url, interval=interval)
         self._call("register live check", self.client.agent.check.register, f"{service_id} proxy /live",
                    check={"http": live_url, "interval": every, "timeout": every}, check_id=live_check_id)
-        self._call("register heartbeat check", self.client.agent.check.register, f"{service_id} consul-lock heartbeat",
-                   check={"ttl": f"{int(heartbeat_ttl * 1000)}ms", "status": "passing"},
-                   check_id=heartbeat_check_id)
+        self.register_heartbeat(service_id=service_id, check_id=heartbeat_check_id, ttl=heartbeat_ttl)
 
     def register_service(self, *, service_id: str, service_name: str, address: str, port: int, health_url: str,
                          interval: float, status: str | None = None) -> None:
@@ -109,6 +107,47 @@ class ConsulLock:
     def heartbeat(self, check_id: str) -> None:
         """Pass the heartbeat TTL check."""
         self._call("heartbeat", self.client.agent.check.ttl_pass, check_id)
+
+    def register_heartbeat(self, *, service_id: str, check_id: str, ttl: float) -> None:
+        """(Re-)register the heartbeat TTL check as passing. The agent syncs a registration to the
+        servers at once; a check update whose sync failed (servers unreachable) is retried only at the
+        next periodic full sync, 1-2 minutes later, so after an outage this puts the catalog right."""
+        self._call("register heartbeat check", self.client.agent.check.register, f"{service_id} consul-lock heartbeat",
+                   check={"ttl": f"{int(ttl * 1000)}ms", "status": "passing"}, check_id=check_id)
+
+    def node_name(self) -> str:
+        """The local agent's Consul node name."""
+        doc = self._call("agent self", self.client.agent.self)
+        return str(doc["Config"]["NodeName"])
+
+    def node_alive(self, node: str) -> bool:
+        """Whether ``node``'s serfHealth is passing in the catalog (False when unknown)."""
+        _, checks = self._call("node health", self.client.health.node, node)
+        return any(c.get("CheckID") == "serfHealth" and c.get("Status") == "passing" for c in checks or [])
+
+    def mark_others_critical(self, *, service_name: str, own_service_id: str, note: str) -> list[str]:
+        """Set every OTHER instance of ``service_name`` whose check passes to critical in the catalog
+        (on the servers, for everyone's DNS at once); returns their service IDs.
+
+        A new holder does this at takeover: an old holder cut off from the servers cannot take its own
+        instance out of DNS. Its agent writes its own status back at its next sync, which by then
+        is critical too (its proxy no longer serves), so the two never disagree for long.
+        """
+        _, entries = self._call("list service", self.client.health.service, service_name)
+        marked = []
+        for entry in entries or []:
+            service, node = entry.get("Service") or {}, entry.get("Node") or {}
+            if service.get("ID") == own_service_id:
+                continue
+            for check in entry.get("Checks") or []:
+                if check.get("ServiceID") != service.get("ID") or check.get("Status") != "passing":
+                    continue
+                self._call("mark critical", self.client.catalog.register, node["Node"], node["Address"],
+                           skip_node_update=True,
+                           check={"Node": node["Node"], "CheckID": check["CheckID"], "Name": check.get("Name", ""),
+                                  "ServiceID": service["ID"], "Status": "critical", "Output": note})
+                marked.append(str(service["ID"]))
+        return marked
 
     # ---- sessions and the key (server round trips) ---------------------------------------
     def create_session(self, *, name: str, checks: list[str], ttl: float, lock_delay: float) -> str:

@@ -1,9 +1,11 @@
 """The consul-lock process: observe -> decide -> act, once per cycle, plus a blocking watch.
 
-The main thread runs the cycles (every ``renew_interval``, or at once when the watch sees the
+The main thread runs the cycles (every ``Decision.delay``, or at once when the watch sees the
 key change or a step-down is asked for). A second thread only keeps a blocking read on the
-key open (``consistent`` while this job holds it) and wakes the main thread on any change.
-Nothing but the main thread talks to the proxy or changes state.
+key open (``consistent`` while this job holds it) and wakes the main thread on any change. The
+peer API's threads answer failsafe requests from a holder (``Promises``, under its guard).
+Nothing but the main thread talks to the proxy or changes the lock. Every choice is made by
+``decide`` (and the small pure helpers beside it); this module only does the I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,16 +24,24 @@ from cf_mysql_consul.consul_lock.audit import AuditLog
 from cf_mysql_consul.consul_lock.config import LockConfig
 from cf_mysql_consul.consul_lock.consul_adapter import ConsulLock, ConsulUnavailable, SessionGone
 from cf_mysql_consul.consul_lock.decide import (
-    ACQUIRE_RETRY_SECONDS,
     Action,
     Decision,
     KeyView,
     ProxyState,
     Snapshot,
+    armed,
     decide,
+    holding,
+    needs_peers,
+    promise_refusal,
+    session_renewal_due,
+    wants_backends,
+    wants_holder_liveness,
 )
+from cf_mysql_consul.consul_lock.failsafe import PeerClient, Promises, Round
+from cf_mysql_consul.consul_lock.metrics import LockMetrics
+from cf_mysql_consul.consul_lock.peer_api import PeerApi
 from cf_mysql_consul.consul_lock.proxy_adapter import ProxyControl, ProxyDraining, ProxyError, ProxyGone
-from cf_mysql_consul.consul_lock.timing import lease_end
 
 log = logging.getLogger(__name__)
 WATCH_WAIT_SECONDS = 5.0
@@ -43,10 +53,13 @@ class Memory:
 
     session: str | None = None
     session_ok_at: float | None = None
+    session_created_at: float | None = None
     heartbeat_ok_at: float | None = None
     active: bool = False
+    failsafe: bool = False  # the last lease rests on the peers' promises
     lease_ok_at: float | None = None
     last_acquire_at: float | None = None
+    racing: bool = False  # an acquire is in flight (guarded by Promises.guard)
     lock_index: int | None = None
     predecessor: dict[str, Any] | None = None
     backend: str | None = None
@@ -56,6 +69,9 @@ class Memory:
     key: KeyView | None = None
     key_read_at: float | None = None  # send time of the last consistent read that succeeded
     registered: bool = False
+    servers_failing: bool = False  # the last server call failed: resync the agent's checks once they answer
+    node: str | None = None  # this agent's Consul node name (recorded in the key)
+    snapshot: Snapshot | None = None
 
 
 class LockDaemon:
@@ -68,11 +84,20 @@ class LockDaemon:
         self.watch_consul = ConsulLock(config.consul_address, config.consul_port, timeout=t.consul_timeout_seconds)
         self.proxy = ProxyControl(config.proxy, timeout=t.proxy_timeout_seconds)
         self.audit = AuditLog(config.audit_log_path, config.instance_name)
+        self.peers = PeerClient(config.peers, username=config.peer_api_username, password=config.peer_api_password,
+                                timeout=t.peer_timeout_seconds)
+        self.promises = Promises(config.promise_path, t.failsafe_ttl_seconds)
+        self.metrics = LockMetrics()
+        self.peer_api = PeerApi(config.address, config.peer_api_port, username=config.peer_api_username,
+                                password=config.peer_api_password, answer=self.answer_failsafe,
+                                ttl=t.failsafe_ttl_seconds, metrics=self.metrics.render)
         self.memory = Memory()
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.verdict = ""
         self._watch_index = 0
+        self._promised_to: str | None = None
+        self._last_round = ""
 
     # ---- entry points ----------------------------------------------------------------------
     def request_step_down(self, reason: str, *, drain: bool) -> None:
@@ -86,13 +111,17 @@ class LockDaemon:
             self.memory.graceful = drain
         self.wake.set()
 
-    def run(self, *, exit_after_step_down: threading.Event | None = None) -> None:
+    def run(self) -> None:
         """Cycle until ``stop`` is set; then step down (if not yet) and clean up."""
         os.makedirs(self.config.run_dir, exist_ok=True)
         with open(self.config.pid_path, "w") as f:
             f.write(str(os.getpid()))
-        self._event("started", f"started (pid {os.getpid()}, key {self.config.key})")
+        self._event("started", f"started (pid {os.getpid()}, key {self.config.key}, "
+                               f"peers {', '.join(p.name for p in self.config.peers) or 'none'})")
+        if self.promises.active(time.monotonic()):
+            self._event("promise_kept", f"keeping the promise to {self.promises.holder} made before this restart")
         self._clear_stale_sessions()
+        self.peer_api.start()
         watcher = threading.Thread(target=self._watch, name="key watch", daemon=True)
         watcher.start()
         while not self.stop.is_set():
@@ -101,11 +130,9 @@ class LockDaemon:
                 decision = self.cycle()
             except Exception:  # one bad cycle must not end leadership handling; next cycle retries
                 log.exception("cycle failed")
-                decision = Decision(Action.NOTHING, "cycle failed")
-            delay = self.config.timing.renew_interval_seconds
-            if decision.action is Action.ACQUIRE or "racing again" in decision.reason:
-                delay = ACQUIRE_RETRY_SECONDS
-            self.wake.wait(max(0.0, delay - (time.monotonic() - started)))
+                decision = Decision(Action.NOTHING, "cycle failed", delay=self.config.timing.renew_interval_seconds)
+            assert decision.delay is not None
+            self.wake.wait(max(0.0, decision.delay - (time.monotonic() - started)))
             self.wake.clear()
         self.shutdown()
 
@@ -119,7 +146,25 @@ class LockDaemon:
                                    check_ids=(self.config.live_check_id, self.config.heartbeat_check_id))
         except ConsulUnavailable as exc:
             log.warning("could not deregister: %s", exc)
+        self.peer_api.stop()
         self._event("stopped", "stopped")
+
+    def answer_failsafe(self, holder: str, lock_index: int | None) -> str | None:
+        """A peer holder asks for a failsafe promise (peer API thread): None when promised."""
+        def refusal() -> str | None:
+            m = self.memory
+            if m.step_down is not None:
+                return None  # stepping down: never races again, so the promise costs nothing
+            return promise_refusal(active=m.active, holding=self._holds_key(), racing=m.racing)
+        why = self.promises.give(holder, refusal)
+        self.metrics.promises.labels(answer="refused" if why else "given").inc()
+        if why is None and self._promised_to != holder:
+            self._promised_to = holder
+            self._event("promise", f"promised {holder} (LockIndex {lock_index}) not to take over: it serves "
+                                   f"cut off from Consul")
+        elif why is not None:
+            log.info("refused a failsafe promise to %s: %s", holder, why)
+        return why
 
     # ---- one cycle ----------------------------------------------------------------------------
     def cycle(self) -> Decision:
@@ -131,13 +176,16 @@ class LockDaemon:
             log.info("%s: %s", decision.action.value, decision.reason)
             self.verdict = decision.reason
         self.act(decision, snapshot)
-        self._write_state(decision)
+        self._update_metrics(snapshot)
+        self._write_state(decision, snapshot)
         return decision
 
     def observe(self) -> Snapshot:
-        """Heartbeat, renew the session when holding or due, read the key, ask the proxy."""
+        """Heartbeat, renew the session when due, read the key, ask the proxy; then, only when the
+        decision will need it, the peers (failsafe), the proxy's backends, the recorded holder's node."""
         m, t, c = self.memory, self.config.timing, self.config
         error: str | None = None
+        key_ok = agent_ok = False
         try:
             if not m.registered:
                 self.consul.register(
@@ -146,105 +194,160 @@ class LockDaemon:
                 m.registered = True
             sent = time.monotonic()
             self.consul.heartbeat(c.heartbeat_check_id)
-            m.heartbeat_ok_at = sent
-            holding = m.key is not None and m.session is not None and m.key.session == m.session
-            if m.session is not None and (m.active or holding or m.session_ok_at is None
-                                          or sent - m.session_ok_at >= t.session_ttl_seconds / 2):
+            m.heartbeat_ok_at, agent_ok = sent, True
+            if session_renewal_due(session=m.session, session_ok_at=m.session_ok_at, active=m.active,
+                                   holding=self._holds_key(), now=sent, t=t):
+                assert m.session is not None
                 sent = time.monotonic()
                 try:
                     self.consul.renew(m.session)
                     m.session_ok_at = sent
                 except SessionGone:
                     self._event("session_lost", f"session {m.session[:8]} is gone (invalidated)")
-                    m.session, m.session_ok_at = None, None
+                    m.session, m.session_ok_at, m.session_created_at = None, None, None
+            sent = time.monotonic()
+            _, m.key = self.consul.read_key(c.key, consistent=True)
+            m.key_read_at, key_ok = sent, True
+            if m.node is None:
+                m.node = self.consul.node_name()
         except ConsulUnavailable as exc:
             error = str(exc)
-        key_ok = False
-        if error is None:
-            try:
-                sent = time.monotonic()
-                _, m.key = self.consul.read_key(c.key, consistent=True)
-                m.key_read_at, key_ok = sent, True
-            except ConsulUnavailable as exc:
-                error = str(exc)
+        self._servers_answered(error is None)
         state, detail, cluster = self.proxy.state()
         if cluster is not None and cluster.get("activeBackend"):
             m.backend = cluster["activeBackend"]["name"]
-        return Snapshot(
+        with self.promises.guard:
+            promised_until, promised_to = self.promises.until, self.promises.holder
+        s = Snapshot(
             session=m.session, session_ok_at=m.session_ok_at, heartbeat_ok_at=m.heartbeat_ok_at, key=m.key,
             key_ok=key_ok, consul_error=error, proxy=state, proxy_detail=detail, active=m.active,
             lease_ok_at=m.lease_ok_at, last_acquire_at=m.last_acquire_at, step_down=m.step_down,
-            stepped_down=m.stepped_down,
+            stepped_down=m.stepped_down, me=c.instance_name, agent_ok=agent_ok, key_read_at=m.key_read_at,
+            promised_until=promised_until, promised_to=promised_to, backend=m.backend,
+            predecessor_backend=(m.predecessor or {}).get("backend"),
         )
+        return self._complete(s)
+
+    def _complete(self, s: Snapshot) -> Snapshot:
+        """Add what only some decisions need, asking only when they will need it."""
+        now = time.monotonic()
+        if needs_peers(s, now, self.config.timing):
+            round_ = self.peers.ask(holder=self.config.instance_name, lock_index=self.memory.lock_index)
+            self.metrics.failsafe_rounds.labels(outcome="accepted" if round_.ok else "refused").inc()
+            s = replace(s, failsafe_ok_at=round_.sent if round_.ok else None, failsafe_detail=round_.describe())
+            self._log_round(round_)
+        if wants_backends(s):
+            s = replace(s, healthy_backends=frozenset(self.proxy.healthy_backends()))
+        if wants_holder_liveness(s):
+            node = (s.key.value or {}).get("node") if s.key is not None else None
+            alive: bool | None = None
+            if node:
+                try:
+                    alive = self.consul.node_alive(str(node))
+                except ConsulUnavailable:
+                    alive = None
+            s = replace(s, recorded_holder_alive=alive)
+        self.memory.snapshot = s
+        return s
 
     def act(self, d: Decision, s: Snapshot) -> None:
-        """Carry out one decision."""
-        m, c, t = self.memory, self.config, self.config.timing
-        if d.action is Action.DEACTIVATE:
+        """Carry out one decision (and, under failsafe, its restoring step)."""
+        self._do(d.action, d, s)
+        if d.then is not None:
+            self._do(d.then, d, s)
+
+    def _do(self, action: Action, d: Decision, s: Snapshot) -> None:
+        m = self.memory
+        if action is Action.DEACTIVATE:
             self._disable(d.reason)
-        elif d.action is Action.STEP_DOWN:
+        elif action is Action.STEP_DOWN:
             self._step_down()
-        elif d.action is Action.RELEASE:
+        elif action is Action.RELEASE:
             self._disable(d.reason)
             self._release(d.reason)
-        elif d.action is Action.CREATE_SESSION:
-            try:
-                sent = time.monotonic()
-                # Not tied to the proxy's /live check: this job sees a dead or hung proxy within a
-                # cycle and releases with no lock-delay, while a session invalidated by /live first
-                # adds lock_delay_seconds to the handover (bench.lock: 2 of 5 proxy SIGKILLs took
-                # 5.8-6.9 s instead of 1.6 s). A dead or hung consul-lock is the heartbeat's job.
-                m.session = self.consul.create_session(
-                    name=f"consul-lock {c.instance_name}", checks=["serfHealth", c.heartbeat_check_id],
-                    ttl=t.session_ttl_seconds, lock_delay=t.lock_delay_seconds)
-                m.session_ok_at = sent
-                self._event("session", f"created session {m.session[:8]}")
-                self.wake.set()  # race at once instead of one renew interval later
-            except ConsulUnavailable as exc:
-                log.info("cannot create a session yet: %s", exc)
-        elif d.action is Action.ACQUIRE:
+        elif action is Action.CREATE_SESSION:
+            self._create_session()
+        elif action is Action.ACQUIRE:
             self._acquire(s)
-        elif d.action is Action.ACTIVATE:
-            self._activate(s)
-        elif d.action is Action.RENEW_LEASE:
-            self._grant_lease(f"lease renewed by consul-lock (LockIndex {m.lock_index})")
+        elif action is Action.ACTIVATE:
+            self._activate(d, s)
+        elif action is Action.RENEW_LEASE:
+            assert d.lease_until is not None
+            how = "on every peer's promise" if d.failsafe else f"by consul-lock (LockIndex {m.lock_index})"
+            self._grant_lease(f"lease renewed {how}", lease_until=d.lease_until, failsafe=d.failsafe)
 
     # ---- actions --------------------------------------------------------------------------------
+    def _holds_key(self) -> bool:
+        m = self.memory
+        return m.key is not None and m.session is not None and m.key.session == m.session
+
     def _value(self, **extra: Any) -> dict[str, Any]:
         c, m = self.config, self.memory
         return {"proxy": c.instance_name, "address": c.proxy.address, "port": c.proxy.port, "backend": m.backend,
-                "lock_index": m.lock_index, "session": m.session, "host": socket.gethostname(),
+                "lock_index": m.lock_index, "session": m.session, "host": socket.gethostname(), "node": m.node,
+                "peers": sorted([c.instance_name, *(p.name for p in c.peers)]),
                 "updated": datetime.now(UTC).isoformat(timespec="milliseconds"), **extra}
+
+    def _create_session(self) -> None:
+        m, c, t = self.memory, self.config, self.config.timing
+        try:
+            sent = time.monotonic()
+            # Not tied to the proxy's /live check: this job sees a dead or hung proxy within a
+            # cycle and releases with no lock-delay, while a session invalidated by /live first
+            # adds lock_delay_seconds to the handover (bench.lock: 2 of 5 proxy SIGKILLs took
+            # 5.8-6.9 s instead of 1.6 s). A dead or hung consul-lock is the heartbeat's job.
+            m.session = self.consul.create_session(
+                name=f"consul-lock {c.instance_name}", checks=["serfHealth", c.heartbeat_check_id],
+                ttl=t.session_ttl_seconds, lock_delay=t.lock_delay_seconds)
+            m.session_ok_at = m.session_created_at = sent
+            self._event("session", f"created session {m.session[:8]}")
+            self.wake.set()  # race at once instead of one renew interval later
+        except ConsulUnavailable as exc:
+            log.info("cannot create a session yet: %s", exc)
+            if "critical state" in str(exc):
+                # The catalog holds a stale status of a check this agent passes (a sync that failed
+                # while the servers were unreachable is not retried for 1-2 minutes): register anew.
+                self._resync("session refused on a stale critical check")
 
     def _acquire(self, s: Snapshot) -> None:
         m, c = self.memory, self.config
         assert m.session is not None
+        with self.promises.guard:
+            if not m.active and self.promises.active(time.monotonic()):
+                return  # a promise arrived after the snapshot: keep it
+            m.racing = True
         predecessor = s.key.value if s.key is not None else None
         m.last_acquire_at = time.monotonic()
         try:
             won = self.consul.acquire(c.key, m.session, self._value(lock_index=None))
-            if not won:
-                return
-            _, key = self.consul.read_key(c.key, consistent=True)
+            key = self.consul.read_key(c.key, consistent=True)[1] if won else None
         except ConsulUnavailable as exc:
             log.info("acquire failed: %s", exc)
+            won, key = False, None
+        finally:
+            with self.promises.guard:
+                if key is not None:
+                    m.key = key
+                m.racing = False
+        if not won:
             return
-        m.key = key
         m.lock_index = key.lock_index if key is not None else None
-        m.predecessor = predecessor
+        if not m.active:
+            m.predecessor = predecessor
         self._event("acquire", f"acquired {c.key} (LockIndex {m.lock_index}); predecessor "
                     f"{(predecessor or {}).get('proxy')} on {(predecessor or {}).get('backend')}")
         self.wake.set()  # the next cycle (at once) renews, re-reads and decides to activate
 
-    def _activate(self, s: Snapshot) -> None:
+    def _activate(self, d: Decision, s: Snapshot) -> None:
         m, c = self.memory, self.config
         if s.key is not None:
             m.lock_index = s.key.lock_index
-        preferred = (m.predecessor or {}).get("backend")
-        if preferred and (preferred == m.backend or preferred not in self.proxy.healthy_backends()):
-            preferred = None
+        assert d.lease_until is not None
+        with self.promises.guard:
+            if self.promises.active(time.monotonic()):
+                return  # promised a peer not to take over: it may still be serving
         if not self._grant_lease(f"enabled by consul-lock: holds {c.key} (LockIndex {m.lock_index})",
-                                 preferred=preferred, first=True):
+                                 lease_until=d.lease_until, preferred=d.preferred, first=True):
             return
         m.predecessor = None
         try:
@@ -252,8 +355,17 @@ class LockDaemon:
             self.consul.acquire(c.key, m.session, self._value())
         except ConsulUnavailable as exc:
             log.warning("could not record the backend in the key: %s", exc)
+        try:
+            marked = self.consul.mark_others_critical(
+                service_name=c.service_name, own_service_id=c.service_id,
+                note=f"{c.instance_name} took over (LockIndex {m.lock_index})")
+            if marked:
+                self._event("dns", f"took {', '.join(marked)} out of DNS (its agent may not reach the servers)")
+        except ConsulUnavailable as exc:
+            log.warning("could not take the previous holder out of DNS: %s", exc)
 
-    def _grant_lease(self, message: str, *, preferred: str | None = None, first: bool = False) -> bool:
+    def _grant_lease(self, message: str, *, lease_until: float, preferred: str | None = None, first: bool = False,
+                     failsafe: bool = False) -> bool:
         """Enable (or keep enabled) the proxy's traffic with a fresh lease; False when refused."""
         m, t = self.memory, self.config.timing
         # Compare with what the key records, not with m.backend: each cycle's observation
@@ -263,24 +375,30 @@ class LockDaemon:
         sent = time.monotonic()
         try:
             cluster = self.proxy.enable(lease_seconds=t.lease_seconds, message=message, preferred=preferred,
-                                        lease_until=lease_end(t, sent, key_read_at=m.key_read_at,
-                                                              session_ok_at=m.session_ok_at,
-                                                              heartbeat_ok_at=m.heartbeat_ok_at))
+                                        lease_until=lease_until)
         except ProxyDraining:
+            self.metrics.lease_refusals.inc()
             self._release("proxy refused to enable: draining for shutdown")
             return False
         except ProxyError as exc:
+            self.metrics.lease_refusals.inc()
             log.warning("lease grant failed: %s", exc)
             return False
+        self.metrics.lease_grants.inc()
         m.lease_ok_at = sent
         if cluster.get("activeBackend"):
             m.backend = cluster["activeBackend"]["name"]
+        if failsafe != m.failsafe:
+            m.failsafe = failsafe
+            self._event("failsafe" if failsafe else "failsafe_over",
+                        "serving on every peer's promise: Consul cannot prove the lock" if failsafe
+                        else f"the lock is proven through Consul again (LockIndex {m.lock_index})")
         if not m.active or first:
             m.active = True
             self._event("activate", message, backend=m.backend, preferred=preferred)
             if cluster.get("activeBackend"):  # /health answers 200 only with a backend to serve from
                 self._announce("passing")
-        elif m.backend != recorded and m.session is not None:
+        elif m.backend != recorded and m.session is not None and not failsafe:
             try:
                 self.consul.acquire(self.config.key, m.session, self._value())
             except ConsulUnavailable as exc:
@@ -301,7 +419,7 @@ class LockDaemon:
         if m.active:
             # proxy_gone: its API refused connections, so no proxy process was serving by now.
             self._deactivated(f"{reason} ({outcome})", proxy_gone=gone)
-        m.active = False
+        m.active, m.failsafe = False, False
         m.lease_ok_at = None
 
     def _deactivated(self, message: str, **fields: Any) -> None:
@@ -323,6 +441,29 @@ class LockDaemon:
         except ConsulUnavailable as exc:
             log.info("could not set the service's health to %s: %s", status, exc)
 
+    def _servers_answered(self, ok: bool) -> None:
+        """Track server outages; once the servers answer again, put the catalog right at once."""
+        m = self.memory
+        if not ok:
+            self.metrics.consul_errors.inc()
+            m.servers_failing = True
+        elif m.servers_failing:
+            m.servers_failing = False
+            self._resync("the Consul servers answer again")
+
+    def _resync(self, why: str) -> None:
+        """Register the heartbeat check and the service anew, with the status this job stands for: an
+        agent syncs a registration at once, while a status change whose sync failed waits for the
+        periodic full sync (1-2 minutes), during which sessions are refused and DNS is stale."""
+        c, t = self.config, self.config.timing
+        try:
+            self.consul.register_heartbeat(service_id=c.service_id, check_id=c.heartbeat_check_id,
+                                           ttl=t.heartbeat_ttl_seconds)
+            self.consul.register_service(**self._service(), status="passing" if self.memory.active else "critical")
+            self._event("resync", f"registered the heartbeat check and the service anew: {why}")
+        except ConsulUnavailable as exc:
+            log.info("resync failed (%s): %s", why, exc)
+
     def _release(self, reason: str) -> None:
         """Give the key up (no lock-delay) and destroy the session."""
         m, c = self.memory, self.config
@@ -339,7 +480,7 @@ class LockDaemon:
         except ConsulUnavailable as exc:
             log.warning("destroy failed: %s", exc)
         self._event("release", f"released {c.key} and destroyed session: {reason}")
-        m.session, m.session_ok_at, m.key = None, None, None
+        m.session, m.session_ok_at, m.session_created_at, m.key = None, None, None, None
 
     def _step_down(self) -> None:
         """Disable traffic (``POST /v0/drain`` on a BOSH drain, else PATCH), release, destroy."""
@@ -352,7 +493,7 @@ class LockDaemon:
                 drained = True
                 if m.active:
                     self._deactivated(f"{reason} (proxy draining)")
-                m.active, m.lease_ok_at = False, None
+                m.active, m.failsafe, m.lease_ok_at = False, False, None
             except ProxyError as exc:
                 log.warning("proxy drain call failed (%s): disabling instead", exc)
         if not drained:
@@ -389,10 +530,10 @@ class LockDaemon:
         """Keep a blocking read on the key open; wake the main loop when it changes."""
         while not self.stop.is_set():
             m = self.memory
-            holding = m.active or (m.key is not None and m.key.session is not None and m.key.session == m.session)
+            consistent = m.active or self._holds_key()
             try:
                 index, _ = self.watch_consul.watch_key(self.config.key, self._watch_index,
-                                                       wait=WATCH_WAIT_SECONDS, consistent=holding)
+                                                       wait=WATCH_WAIT_SECONDS, consistent=consistent)
             except ConsulUnavailable:
                 self.stop.wait(0.5)
                 continue
@@ -402,16 +543,35 @@ class LockDaemon:
                 self._watch_index = index
                 self.wake.set()
 
+    def _log_round(self, r: Round) -> None:
+        """Log a peer round when its outcome or its refusals change (one line, not one per cycle)."""
+        summary = r.describe()
+        if summary != self._last_round:
+            log.info("failsafe round: %s", summary)
+            self._last_round = summary
+
     def _event(self, event: str, reason: str, **fields: Any) -> None:
         m = self.memory
+        if event in ("activate", "deactivate", "release", "acquire"):
+            self.metrics.handovers.labels(event=event).inc()
         entry = self.audit.write(event, reason, lock_index=m.lock_index, session=m.session, **fields)
         log.info("%s: %s", event, reason, extra={"fields": entry})
 
-    def _write_state(self, d: Decision) -> None:
+    def _update_metrics(self, s: Snapshot) -> None:
+        m, mx = self.memory, self.metrics
+        mx.active.set(1 if m.active else 0)
+        mx.failsafe.set(1 if m.failsafe else 0)
+        mx.armed.set(1 if armed(s) else 0)
+        mx.session_age.set(time.monotonic() - m.session_created_at if m.session_created_at is not None else 0)
+
+    def _write_state(self, d: Decision, s: Snapshot) -> None:
         m = self.memory
-        state = {"pid": os.getpid(), "active": m.active, "session": m.session, "lock_index": m.lock_index,
-                 "backend": m.backend, "stepped_down": m.stepped_down, "action": d.action.value, "reason": d.reason,
-                 "monotonic": time.monotonic()}
+        now = time.monotonic()
+        state = {"pid": os.getpid(), "active": m.active, "failsafe": m.failsafe, "armed": armed(s),
+                 "holding": holding(s), "session": m.session, "lock_index": m.lock_index, "backend": m.backend,
+                 "stepped_down": m.stepped_down, "action": d.action.value, "reason": d.reason,
+                 "promised_to": s.promised_to if s.promised_until is not None and now < s.promised_until else None,
+                 "monotonic": now}
         tmp = self.config.state_path + ".tmp"
         try:
             with open(tmp, "w") as f:

@@ -3,22 +3,28 @@
 Rules, in order (the first that applies wins; every decision carries a readable reason):
 1. A step-down was asked for (bin/drain, SIGTERM): disable traffic, release the key, destroy
    the session; afterwards do nothing (not racing) until the process stops.
-2. The proxy serves but this job is not an undoubted holder: disable traffic FIRST.
-3. Active (this job enabled the proxy): any doubt (Consul error, session gone, key shows
-   another session, a lease that could outlive the session or heartbeat) -> disable. A proxy
-   that is gone or draining -> release the key at once (a release starts no lock-delay), a hung
-   proxy once its lease has certainly run out. Else renew the lease when due.
-4. Not active: no session -> create one; the key shows our session -> activate; the key is
-   free -> race for it; else standby.
+2. The proxy serves but this job is not an undoubted holder: disable traffic FIRST, unless
+   every peer has just promised not to take over (failsafe, rule 4 of ``timing``).
+3. Active (this job enabled the proxy): the key held by another session -> disable. Any other
+   doubt (Consul unreachable, session gone, key free, a lease that could outlive the session or
+   heartbeat) -> keep serving on the peers' promises when every peer gave one, restoring the lock
+   in Consul meanwhile (new session, acquire); else disable. A proxy that is gone or draining ->
+   release the key at once (a release starts no lock-delay), a hung proxy once its lease has
+   certainly run out. Else renew the lease when due.
+4. Not active: no session -> create one; promised a peer not to race -> wait; the key shows our
+   session -> activate; the key is free -> race for it, unless the holder's recorded peer list
+   leaves this job out; else standby.
+
+The daemon acts on the fields of ``Decision`` only, never on the words of its reason.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cf_mysql_consul.consul_lock.timing import Timing, lease_allowed
+from cf_mysql_consul.consul_lock.timing import Timing, failsafe_lease_end, lease_allowed, lease_end
 
 LEASE_DUE_FRACTION = 0.9
 """Renew the lease once this fraction of ``renew_interval`` has passed since the last grant."""
@@ -76,14 +82,30 @@ class Snapshot:
     last_acquire_at: float | None
     step_down: str | None  # reason, once asked
     stepped_down: bool
+    me: str = ""  # this job's instance name, e.g. proxy/0
+    agent_ok: bool = True  # the local Consul agent answered this cycle (its heartbeat call succeeded)
+    key_read_at: float | None = None  # send time of the last consistent read that succeeded
+    failsafe_ok_at: float | None = None  # send time of this cycle's peer round, when every peer accepted
+    failsafe_detail: str = ""  # why the peer round failed (or "" when none was needed)
+    promised_until: float | None = None  # this job promised a peer not to race until then
+    promised_to: str | None = None
+    backend: str | None = None  # the proxy's active backend
+    healthy_backends: frozenset[str] | None = None  # asked only when about to activate
+    predecessor_backend: str | None = None  # the backend the previous holder served from
+    recorded_holder_alive: bool | None = None  # asked only when the key's peer list leaves this job out
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The verdict of one cycle."""
+    """The verdict of one cycle: what to do, why, and everything the daemon needs to do it."""
 
     action: Action
     reason: str
+    delay: float | None = None  # seconds until the next cycle; None = the renew interval
+    lease_until: float | None = None  # ACTIVATE / RENEW_LEASE: where the lease must end (monotonic)
+    failsafe: bool = False  # the lease rests on every peer's promise, not on Consul
+    preferred: str | None = None  # ACTIVATE: the backend to serve from (the predecessor's)
+    then: Action | None = field(default=None)  # failsafe: restore the lock in Consul in the same cycle
 
 
 def _holder_name(key: KeyView | None) -> str:
@@ -92,36 +114,129 @@ def _holder_name(key: KeyView | None) -> str:
     return str(key.value.get("proxy", "unknown"))
 
 
+def holding(s: Snapshot) -> bool:
+    """The key read of this cycle shows this job's session."""
+    return s.session is not None and s.key_ok and s.key is not None and s.key.session == s.session
+
+
+def lost_to_another(s: Snapshot) -> bool:
+    """Consul answered and the key belongs to another session: the lock is certainly lost."""
+    return s.key_ok and s.key is not None and s.key.session is not None and s.key.session != s.session
+
+
+def needs_peers(s: Snapshot, now: float, t: Timing) -> bool:
+    """Whether the daemon should ask every peer for a failsafe promise this cycle (before deciding):
+    this job is active, Consul cannot prove it still holds the key, nobody else holds it, and the
+    local agent answers. A dead or hung local agent means this VM leaves DNS (its node fails in
+    gossip), so serving on there would help no client: hand over instead."""
+    return (s.active and s.agent_ok and s.step_down is None and not lost_to_another(s)
+            and _doubt(s, now, t) is not None)
+
+
+def session_renewal_due(*, session: str | None, session_ok_at: float | None, holding: bool, active: bool,
+                        now: float, t: Timing) -> bool:
+    """Renew the session every cycle while holding or active, else once half its TTL has passed."""
+    if session is None:
+        return False
+    return active or holding or session_ok_at is None or now - session_ok_at >= t.session_ttl_seconds / 2
+
+
+def promise_refusal(*, active: bool, holding: bool, racing: bool) -> str | None:
+    """Why this job cannot promise a failsafe holder not to take over (None: it can)."""
+    if active:
+        return "this consul-lock is active"
+    if holding:
+        return "this consul-lock holds the key"
+    if racing:
+        return "this consul-lock is racing for the key"
+    return None
+
+
+def armed(s: Snapshot) -> bool:
+    """Serving, or ready to take over at once: a session, Consul answering, a standby proxy."""
+    if s.active:
+        return True
+    return (s.session is not None and s.consul_error is None and s.step_down is None
+            and s.proxy is ProxyState.STANDBY)
+
+
+def wants_holder_liveness(s: Snapshot) -> bool:
+    """Ask Consul whether the recorded holder's node is alive (the key's peer list leaves this job out)."""
+    return not s.active and s.consul_error is None and s.key is not None and s.key.session is None \
+        and _not_listed(s) is not None
+
+
+def wants_backends(s: Snapshot) -> bool:
+    """Ask the proxy for its healthy backends (to keep the predecessor's one) before activating."""
+    return not s.active and holding(s) and s.predecessor_backend is not None
+
+
 def decide(s: Snapshot, now: float, t: Timing) -> Decision:
     """Return what to do at monotonic ``now`` for snapshot ``s`` under timing ``t``."""
-    holding = s.session is not None and s.key_ok and s.key is not None and s.key.session == s.session
+    d = _decide(s, now, t)
+    if d.delay is None:
+        d = replace(d, delay=ACQUIRE_RETRY_SECONDS if d.action is Action.ACQUIRE else t.renew_interval_seconds)
+    return d
+
+
+def _decide(s: Snapshot, now: float, t: Timing) -> Decision:
     if s.step_down is not None:
         if s.stepped_down:
             return Decision(Action.NOTHING, f"stepped down ({s.step_down}): not racing until stopped")
         return Decision(Action.STEP_DOWN, f"stepping down: {s.step_down}")
 
-    doubt = _doubt(s, now, t, holding=holding)
-    if s.proxy is ProxyState.SERVING and (not s.active or doubt is not None):
-        why = doubt if s.active else "proxy serves but this job did not enable it"
-        return Decision(Action.DEACTIVATE, f"disabling traffic first: {why}")
-
-    index = s.key.lock_index if s.key else "?"
+    doubt = _doubt(s, now, t)
+    failsafe = (s.active and s.agent_ok and doubt is not None and not lost_to_another(s)
+                and s.failsafe_ok_at is not None)
+    if s.proxy is ProxyState.SERVING and not s.active:
+        return Decision(Action.DEACTIVATE, "disabling traffic first: proxy serves but this job did not enable it")
     if s.active:
-        if doubt is not None:
-            return Decision(Action.DEACTIVATE, f"disabling traffic first: {doubt}")
-        if s.proxy is ProxyState.GONE:
-            return Decision(Action.RELEASE, f"proxy process gone ({s.proxy_detail}): releasing the key for the standby")
-        if s.proxy is ProxyState.DRAINING:
-            return Decision(Action.RELEASE, "proxy is draining for shutdown: releasing the key for the standby")
-        if s.proxy is ProxyState.UNREACHABLE:
-            lease_over = s.lease_ok_at is None or now >= s.lease_ok_at + t.proxy_timeout_seconds + t.lease_seconds
-            if lease_over:
-                return Decision(Action.RELEASE, f"proxy hung ({s.proxy_detail}) and its lease has run out: releasing")
-            return Decision(Action.NOTHING, f"proxy not answering ({s.proxy_detail}): waiting for its lease to run out")
-        if s.lease_ok_at is None or now - s.lease_ok_at >= LEASE_DUE_FRACTION * t.renew_interval_seconds:
-            return Decision(Action.RENEW_LEASE, f"active: renewing the lease (LockIndex {index})")
-        return Decision(Action.NOTHING, f"active: holding the lock (LockIndex {index})")
+        return _active(s, now, t, doubt, failsafe=failsafe)
+    return _standby(s, now, t)
 
+
+def _active(s: Snapshot, now: float, t: Timing, doubt: str | None, *, failsafe: bool) -> Decision:
+    index = s.key.lock_index if s.key else "?"
+    if doubt is not None and not failsafe:
+        if not s.agent_ok:
+            peers = "; the local Consul agent does not answer: handing over (no failsafe)"
+        else:
+            peers = f"; {s.failsafe_detail}" if s.failsafe_detail and not lost_to_another(s) else ""
+        return Decision(Action.DEACTIVATE, f"disabling traffic first: {doubt}{peers}")
+    if s.proxy is ProxyState.GONE:
+        return Decision(Action.RELEASE, f"proxy process gone ({s.proxy_detail}): releasing the key for the standby")
+    if s.proxy is ProxyState.DRAINING:
+        return Decision(Action.RELEASE, "proxy is draining for shutdown: releasing the key for the standby")
+    if s.proxy is ProxyState.UNREACHABLE:
+        lease_over = s.lease_ok_at is None or now >= s.lease_ok_at + t.proxy_timeout_seconds + t.lease_seconds
+        if lease_over:
+            return Decision(Action.RELEASE, f"proxy hung ({s.proxy_detail}) and its lease has run out: releasing")
+        return Decision(Action.NOTHING, f"proxy not answering ({s.proxy_detail}): waiting for its lease to run out")
+    if failsafe:
+        assert s.failsafe_ok_at is not None and doubt is not None
+        until = failsafe_lease_end(t, now, confirmed_at=s.failsafe_ok_at)
+        return Decision(Action.RENEW_LEASE, f"failsafe: serving on every peer's promise ({doubt})",
+                        lease_until=until, failsafe=True, then=_restore(s, now))
+    if s.lease_ok_at is None or now - s.lease_ok_at >= LEASE_DUE_FRACTION * t.renew_interval_seconds:
+        return Decision(Action.RENEW_LEASE, f"active: renewing the lease (LockIndex {index})",
+                        lease_until=_lease_end(s, now, t))
+    return Decision(Action.NOTHING, f"active: holding the lock (LockIndex {index})")
+
+
+def _restore(s: Snapshot, now: float) -> Action | None:
+    """Under failsafe, the step that brings the lock back into Consul (None while unreachable)."""
+    if s.consul_error is not None:
+        return None
+    if s.session is None:
+        return Action.CREATE_SESSION
+    if s.key_ok and (s.key is None or s.key.session is None):
+        if s.last_acquire_at is not None and now - s.last_acquire_at < ACQUIRE_RETRY_SECONDS:
+            return None
+        return Action.ACQUIRE
+    return None
+
+
+def _standby(s: Snapshot, now: float, t: Timing) -> Decision:
     if s.consul_error is not None:
         return Decision(Action.NOTHING, f"standby: Consul error ({s.consul_error}); retrying")
     if s.session is None:
@@ -130,23 +245,61 @@ def decide(s: Snapshot, now: float, t: Timing) -> Decision:
                             f"standby: proxy {s.proxy.value} ({s.proxy_detail}); no session until it is back")
         return Decision(Action.CREATE_SESSION, "no session: creating one")
     if s.proxy is not ProxyState.STANDBY and s.proxy is not ProxyState.SERVING:
-        if holding:
+        if holding(s):
             return Decision(Action.RELEASE, f"holding the key but the proxy is {s.proxy.value}: releasing")
         return Decision(Action.NOTHING, f"standby: proxy {s.proxy.value} ({s.proxy_detail}); not racing")
-    if holding:
+    if s.promised_until is not None and now < s.promised_until:
+        return Decision(Action.NOTHING, f"standby: promised {s.promised_to} not to take over "
+                                        f"(it serves cut off from Consul)")
+    if holding(s):
         refusal = lease_allowed(t, now, session_ok_at=s.session_ok_at, heartbeat_ok_at=s.heartbeat_ok_at)
         if refusal is not None:
             return Decision(Action.NOTHING, f"holding the key but not activating: {refusal}")
         assert s.key is not None
-        return Decision(Action.ACTIVATE, f"holding the key (LockIndex {s.key.lock_index}): enabling traffic")
+        preferred = s.predecessor_backend
+        if preferred is not None and (preferred == s.backend or s.healthy_backends is None
+                                      or preferred not in s.healthy_backends):
+            preferred = None
+        return Decision(Action.ACTIVATE, f"holding the key (LockIndex {s.key.lock_index}): enabling traffic",
+                        lease_until=_lease_end(s, now, t), preferred=preferred)
     if s.key is None or s.key.session is None:
+        left_out = _left_out(s)
+        if left_out is not None:
+            return Decision(Action.NOTHING, left_out)
         if s.last_acquire_at is not None and now - s.last_acquire_at < ACQUIRE_RETRY_SECONDS:
-            return Decision(Action.NOTHING, "key free but refused a moment ago (lock-delay): racing again shortly")
+            return Decision(Action.NOTHING, "key free but refused a moment ago (lock-delay): racing again shortly",
+                            delay=ACQUIRE_RETRY_SECONDS)
         return Decision(Action.ACQUIRE, "key free: racing for it")
     return Decision(Action.NOTHING, f"standby: key held by {_holder_name(s.key)} (LockIndex {s.key.lock_index})")
 
 
-def _doubt(s: Snapshot, now: float, t: Timing, *, holding: bool) -> str | None:
+def _not_listed(s: Snapshot) -> list[str] | None:
+    """The last holder's recorded peer list when it does not name this job (else None)."""
+    value = s.key.value if s.key is not None else None
+    peers = value.get("peers") if isinstance(value, dict) else None
+    if not isinstance(peers, list) or not s.me or s.me in peers:
+        return None
+    return [str(p) for p in peers]
+
+
+def _left_out(s: Snapshot) -> str | None:
+    """Why this job must not race although the key is free: the last holder's peer list (the ones
+    it asks for failsafe promises) does not name it, and that holder's node is alive, so it may be
+    serving on its peers' promises. Once its node is gone (or a holder that knows this job took
+    over), this job races like any other."""
+    peers = _not_listed(s)
+    if peers is None or s.recorded_holder_alive is False:
+        return None
+    return (f"standby: not racing: {_holder_name(s.key)} (alive or unknown) recorded peers {', '.join(peers)}, "
+            f"not {s.me}; waiting for a holder that knows this instance")
+
+
+def _lease_end(s: Snapshot, now: float, t: Timing) -> float:
+    return lease_end(t, now, key_read_at=s.key_read_at, session_ok_at=s.session_ok_at,
+                     heartbeat_ok_at=s.heartbeat_ok_at)
+
+
+def _doubt(s: Snapshot, now: float, t: Timing) -> str | None:
     """Why this job cannot prove it holds the lock right now (None = it can)."""
     if s.consul_error is not None:
         return f"Consul error: {s.consul_error}"
@@ -154,6 +307,6 @@ def _doubt(s: Snapshot, now: float, t: Timing, *, holding: bool) -> str | None:
         return "session gone (invalidated or never created)"
     if not s.key_ok or s.key is None or s.key.session is None:
         return "lock lost: key is free"
-    if not holding:
+    if not holding(s):
         return f"lock lost: key held by {_holder_name(s.key)} (session {s.key.session[:8]})"
     return lease_allowed(t, now, session_ok_at=s.session_ok_at, heartbeat_ok_at=s.heartbeat_ok_at)

@@ -22,6 +22,17 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    (When the whole instance is cut off from the servers, every Consul call fails and the
    holder disables traffic after at most ``renew_interval + consul_timeout``, while gossip
    needs longer than that to declare the node failed.)
+4. Failsafe: when the holder cannot prove through Consul that it holds the key (the servers are
+   unreachable, its session expired meanwhile, the key went free), it may keep serving only
+   while EVERY peer consul-lock (every other member of the ``consul-lock`` link) has promised,
+   in answer to a request sent at ``sent``, not to acquire the key nor enable its own proxy for
+   ``failsafe_ttl`` after RECEIVING that request. A peer that holds the key, is active, or is
+   racing refuses. A consul-lock that is not in the peer list the holder recorded in the key
+   never races. So while the promises hold nobody else can serve, whatever Consul does, and a
+   failsafe lease ends by ``sent + failsafe_ttl * (1 - CLOCK_RATE_MARGIN)``: the receipt is no
+   earlier than ``sent``, and the margin covers the rate difference of two hosts' monotonic
+   clocks. One peer that does not answer in time ends failsafe leases at once; the last lease
+   runs out by the bound above, before that peer's promise does.
 Everything here is pure; ``check`` raises ``TimingError`` naming the property to change.
 """
 
@@ -33,6 +44,8 @@ CONSUL_MIN_TTL_SECONDS = 10
 CONSUL_MAX_TTL_SECONDS = 86400
 CYCLE_CONSUL_CALLS = 3
 """Consul calls in one holder cycle before the lease is granted: heartbeat, renew, key read."""
+CLOCK_RATE_MARGIN = 0.001
+"""How much faster one host's monotonic clock may run than another's (NTP slews at most 0.05%)."""
 
 
 class TimingError(ValueError):
@@ -50,6 +63,8 @@ class Timing:
     heartbeat_ttl_seconds: float = 2.5
     consul_timeout_seconds: float = 1
     proxy_timeout_seconds: float = 0.5
+    failsafe_ttl_seconds: float = 3
+    peer_timeout_seconds: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +74,18 @@ class Margins:
     session_ttl: float
     heartbeat: float
     reaction: float
+    failsafe: float
 
     def describe(self) -> str:
         """One line for the start-up log."""
         return (f"safety margins: session TTL {self.session_ttl:.2f} s, heartbeat {self.heartbeat:.2f} s, "
-                f"invalidation reaction {self.reaction:.2f} s")
+                f"invalidation reaction {self.reaction:.2f} s, failsafe renewal {self.failsafe:.2f} s")
 
 
 def check(t: Timing) -> Margins:
     """Validate ``t``; return the margins or raise ``TimingError`` naming the property."""
     for name in ("session_ttl_seconds", "lease_seconds", "renew_interval_seconds", "heartbeat_ttl_seconds",
-                 "consul_timeout_seconds", "proxy_timeout_seconds"):
+                 "consul_timeout_seconds", "proxy_timeout_seconds", "failsafe_ttl_seconds", "peer_timeout_seconds"):
         if not getattr(t, name) > 0:
             raise TimingError(f"property '{name}' must be > 0 seconds, got {getattr(t, name)}")
     ttl = t.session_ttl_seconds
@@ -109,7 +125,18 @@ def check(t: Timing) -> Margins:
         t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
     # The heartbeat rule (heartbeat_ttl + lock_delay > consul_timeout + proxy_timeout + lease) follows
     # from the lock-delay rule above; its margin is still logged.
-    return Margins(session_room, heartbeat_room, reaction_room)
+    # Failsafe (rule 4) is safe by construction at any TTL; this rule is about staying up: the next
+    # confirmation (one cycle and one peer round later) must arrive before the last failsafe lease
+    # ends, or the proxy flaps while every peer agrees.
+    failsafe_room = failsafe_lease_end(t, 0.0, confirmed_at=0.0) - (
+        t.renew_interval_seconds + t.peer_timeout_seconds + t.proxy_timeout_seconds)
+    if failsafe_room <= 0:
+        raise TimingError(
+            f"property 'failsafe_ttl_seconds' ({t.failsafe_ttl_seconds:g}) must be longer than "
+            f"renew_interval_seconds ({t.renew_interval_seconds:g}) + peer_timeout_seconds "
+            f"({t.peer_timeout_seconds:g}) + proxy_timeout_seconds ({t.proxy_timeout_seconds:g}), or a holder cut "
+            f"off from Consul cannot renew its peer-confirmed lease before it runs out")
+    return Margins(session_room, heartbeat_room, reaction_room, failsafe_room)
 
 
 def lease_allowed(t: Timing, now: float, *, session_ok_at: float | None, heartbeat_ok_at: float | None) -> str | None:
@@ -147,3 +174,10 @@ def lease_end(t: Timing, sent: float, *, key_read_at: float | None, session_ok_a
     if heartbeat_ok_at is not None:
         ends = min(ends, heartbeat_ok_at + t.heartbeat_ttl_seconds + t.lock_delay_seconds)
     return ends
+
+
+def failsafe_lease_end(t: Timing, now: float, *, confirmed_at: float) -> float:
+    """The end of a lease granted at ``now`` on the strength of a peer round sent at ``confirmed_at``
+    that every peer accepted (rule 4): never later than the first peer's promise could end."""
+    return min(now + t.proxy_timeout_seconds + t.lease_seconds,
+               confirmed_at + t.failsafe_ttl_seconds * (1 - CLOCK_RATE_MARGIN))

@@ -76,22 +76,30 @@ def admin_password(lab: Lab) -> str:
     return str(((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password")) if job else ""
 
 
+def _write(address: str, password: str, timeout: float) -> bool:
+    try:
+        conn = pymysql.connect(host=address, port=3306, user="root", password=password, connect_timeout=timeout,
+                               read_timeout=timeout, write_timeout=timeout, autocommit=True)
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE IF NOT EXISTS locktest")
+            cur.execute("CREATE TABLE IF NOT EXISTS locktest.w (id INT AUTO_INCREMENT PRIMARY KEY, "
+                        "at DOUBLE, via VARCHAR(32))")
+            cur.execute("INSERT INTO locktest.w (at, via) VALUES (%s, %s)", (time.time(), address))
+    except pymysql.MySQLError:
+        return False
+    return True
+
+
 def write_through_dns(lab: Lab, via: str, *, timeout: float = 1.0) -> str | None:
     """Resolve ``mysql.service.consul`` on ``via``'s agent and write one row; return the address used."""
-    for address in resolve(lab, via):
-        try:
-            conn = pymysql.connect(host=address, port=3306, user="root", password=admin_password(lab),
-                                   connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
-                                   autocommit=True)
-            with conn, conn.cursor() as cur:
-                cur.execute("CREATE DATABASE IF NOT EXISTS locktest")
-                cur.execute("CREATE TABLE IF NOT EXISTS locktest.w (id INT AUTO_INCREMENT PRIMARY KEY, "
-                            "at DOUBLE, via VARCHAR(32))")
-                cur.execute("INSERT INTO locktest.w (at, via) VALUES (%s, %s)", (time.time(), address))
-            return address
-        except pymysql.MySQLError:
-            continue
-    return None
+    password = admin_password(lab)
+    return next((address for address in resolve(lab, via) if _write(address, password, timeout)), None)
+
+
+def write_to(lab: Lab, proxy: str, *, timeout: float = 1.0) -> str | None:
+    """Write one row through proxy ``proxy``'s own address; return the address, or None when refused."""
+    address = lab.instance(proxy).address
+    return address if _write(address, admin_password(lab), timeout) else None
 
 
 def lock_state(lab: Lab, name: str) -> dict[str, Any]:
