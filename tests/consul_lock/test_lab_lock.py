@@ -148,17 +148,21 @@ def test_consul_server_down_leader_stops_serving_within_its_margin(healthy_lab: 
     """Safety over availability: with no Consul server the holder cannot prove it holds the lock."""
     lab = healthy_lab
     old, _ = lc.wait_ready(lab)
-    server = lab.deployment.with_job("consul_agent")[0].name
+    servers = [i.name for i in lab.deployment.group("consul")]
     bound = T.renew_interval_seconds + CYCLE_CONSUL_CALLS * T.consul_timeout_seconds + T.proxy_timeout_seconds \
         + T.lease_seconds
     t0 = time.monotonic()
-    lab.kill(server)
+    for server in servers:
+        lab.kill(server)
     wait_until(lambda: not lc.enabled(lab), timeout=bound + 30, what="the leader to stop serving")
     events = read_jsonl(lab.instance_dir(lab.instance(old)) / PROXY_EVENTS)
     off = min(float(e["monotonic"]) for e in events
               if e.get("event") == "traffic" and not e.get("enabled") and float(e["monotonic"]) > t0)
     time.sleep(max(0.0, 20 - (time.monotonic() - t0)))  # the outage's length, not a synchronisation
-    lab.start(server)
+    for server in servers:  # one server alone has no quorum: start all three, then wait for a leader
+        lab.start(server, wait_consul=False)
+    for server in servers:
+        lab.wait_consul_agent(server)
     back = lc.wait_one_active(lab, timeout=120)
     report = lc.audit_lab(lab, since=t0 - 1)
     assert report.ok, report.describe()
