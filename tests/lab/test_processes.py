@@ -76,9 +76,10 @@ def test_pause_and_resume_reach_the_children(tmp_path: Path) -> None:
     try:
         procs.send(record, signal.SIGSTOP, session=True)
         wait_until(lambda: state(child) in ("T", "t"), timeout=10, what="the child to stop")
-        assert procs.process_state(record) == "paused"
+        # A signal is delivered when the kernel next schedules the process: poll the leader's state too.
+        wait_until(lambda: procs.process_state(record) == "paused", timeout=10, what="the leader to stop")
         procs.send(record, signal.SIGCONT, session=True)
         wait_until(lambda: state(child) == "S", timeout=10, what="the child to run again")
-        assert procs.process_state(record) == "running"
+        wait_until(lambda: procs.process_state(record) == "running", timeout=10, what="the leader to run again")
     finally:
         procs.kill(record)
