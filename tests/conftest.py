@@ -42,8 +42,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture
 def healthy_lab(lab: Lab) -> Iterator[Lab]:
-    """The shared lab; after the test every stopped or paused process is brought back."""
+    """The shared lab; after the test every partition is lifted and every stopped or paused process
+    is brought back."""
     yield lab
+    lab.heal()
     for inst in lab.deployment.instances:
         lab.resume(inst.name)
     lab.up()

@@ -150,6 +150,14 @@ def consul_servers(lab: Lab) -> list[str]:
             if ((i.job("consul_agent").properties.get("consul") or {}).get("agent") or {}).get("mode") == "server"]
 
 
+def start_servers(lab: Lab, servers: list[str]) -> None:
+    """Start every Consul server, then wait for a leader (one server alone has no quorum)."""
+    for server in servers:
+        lab.start(server, wait_consul=False)
+    for server in servers:
+        lab.wait_consul_agent(server)
+
+
 def watch_serving(lab: Lab, seconds: float) -> set[str]:
     """Poll every proxy for ``seconds`` (an observation window); every proxy seen serving, asserting never two."""
     seen: set[str] = set()
@@ -178,8 +186,7 @@ def test_consul_servers_down_the_holder_keeps_serving_on_its_peers_promises(heal
                what=f"{standby} to report its promise to {old}", describe=lambda: str(lc.lock_state(lab, standby)))
     assert watch_serving(lab, 15) == {old}  # served throughout, alone
     assert lc.write_to(lab, old) is not None
-    for server in servers:
-        lab.start(server)
+    start_servers(lab, servers)
     back = time.monotonic()
     wait_until(lambda: all(lc.lock_state(lab, n).get("armed") for n in lc.proxies(lab))
                and not lc.lock_state(lab, old).get("failsafe"), timeout=30,
@@ -208,8 +215,7 @@ def test_consul_servers_down_and_a_silent_peer_the_holder_stops_within_its_lease
         wait_until(lambda: not lc.enabled(lab), timeout=bound + 30, what="the holder to stop serving")
     finally:
         lab.resume(standby, "consul-lock")
-        for server in servers:
-            lab.start(server)
+        start_servers(lab, servers)
     events = read_jsonl(lab.instance_dir(lab.instance(old)) / PROXY_EVENTS)
     off = min(float(e["monotonic"]) for e in events
               if e.get("event") == "traffic" and not e.get("enabled") and float(e["monotonic"]) > t0)

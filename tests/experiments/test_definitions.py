@@ -103,3 +103,20 @@ def test_compare_markdown_puts_each_run_beside_the_seed() -> None:
     rows = {line.split(" | ")[0].lstrip("| "): line for line in markdown_metrics([run]).splitlines()}
     assert rows["start actual LRP"] == "| start actual LRP | 0.020 / 1.90, 3 failed | 0.292 / 30.60 | 0.168 / 4.64 |"
     assert rows["desire LRP"].startswith("| desire LRP | - |")
+
+
+def test_partition_and_heal_faults_parse_with_both_sides() -> None:
+    d = spec.parse({"name": "x", "faults": [
+        {"id": "cut", "action": "partition", "target": "active_proxy_vm", "from": ["consul"], "at": {"inserted": 5}},
+        {"id": "cut2", "action": "partition", "target": "mysql/0", "from": "mysql/1, arbitrator",
+         "at": {"inserted": 6}},
+        {"id": "leader", "action": "kill", "target": "consul_leader", "at": {"inserted": 7}},
+        {"action": "heal", "at": {"inserted": 8}}]})
+    assert [(f.action, f.target, f.cut_from) for f in d.faults] == [
+        ("partition", "active_proxy_vm", ("consul",)), ("partition", "mysql/0", ("mysql/1", "arbitrator")),
+        ("kill", "consul_leader", ()), ("heal", "", ())]
+    with pytest.raises(spec.SpecError, match=r"faults\[0\].target names the instances to cut off"):
+        spec.parse({"name": "x", "faults": [{"action": "partition", "from": ["consul"], "at": {"inserted": 1}}]})
+    with pytest.raises(spec.SpecError, match=r"faults\[0\].from belongs to a partition"):
+        spec.parse({"name": "x", "faults": [{"action": "kill", "target": "mysql/0", "from": ["consul"],
+                                             "at": {"inserted": 1}}]})

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from cf_mysql_consul_tools.lab import Lab
+from cf_mysql_consul_tools.lab.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +101,9 @@ def test_a_warm_restart_from_kept_state_brings_back_a_serving_proxy(healthy_lab:
     lab.up()
     serving = lc.wait_one_active(lab, timeout=60)
     assert lab.is_running(serving, "consul-lock.consul-lock")
-    address = lc.write_through_dns(lab, via=serving)
-    assert address == lab.instance(serving).address
+    # The service registration reaches DNS through the Raft leader shortly after traffic is enabled.
+    wait_until(lambda: lc.write_through_dns(lab, via=serving) == lab.instance(serving).address, timeout=10,
+               what=f"a write through mysql.service.consul to reach {serving}")
     view = tier(lab)
     assert view.serving == [serving]
     assert view.lock.holder == serving

@@ -24,7 +24,8 @@ def base() -> dict[str, Any]:
 
 def test_default_manifest_lists_the_lab_instances() -> None:
     dep = load_manifest()
-    assert [i.name for i in dep.instances][:4] == ["consul/0", "mysql/0", "mysql/1", "arbitrator/0"]
+    assert [i.name for i in dep.instances][:6] == ["consul/0", "consul/1", "consul/2", "mysql/0", "mysql/1",
+                                                   "arbitrator/0"]
     assert dep.instance("mysql/1").address == "127.0.10.2"
     assert dep.instance("arbitrator").name == "arbitrator/0"  # a group of one answers to its name
 

@@ -4,7 +4,8 @@ workload's threads.
 One background thread takes the faults in order: it waits until the workload reaches a
 fault's point (inserted LRPs during seeding, or seconds into the measurement), resolves the
 target at that moment (the master MySQL is the active proxy's backend right then), acts
-(``kill``/``start``/``stop``/``pause``/``resume``, or a rolling deploy), and records what it did,
+(``kill``/``start``/``stop``/``pause``/``resume``, a rolling deploy, or a ``partition`` between
+instances and its ``heal``, which only the lab can do), and records what it did,
 when (monotonic and run-relative), how long it took and whether it worked. A fault whose point
 is never reached runs when the workload ends, marked late. Restarts wait for the instance to be
 healthy (``start`` does), which is how "the restarted node rejoined" is measured.
@@ -21,9 +22,11 @@ from typing import Any
 from cf_mysql_consul_tools.experiments.spec import Fault
 from cf_mysql_consul_tools.experiments.target import Target
 from cf_mysql_consul_tools.experiments.topology import ProxyApi
+from cf_mysql_consul_tools.lab.lab import REST
 
 Log = Callable[[str], None]
-DEFAULT_PROCESS = {"master_mysql": "mysql.mariadbd", "active_proxy": "proxy.proxy", "active_proxy_vm": None}
+DEFAULT_PROCESS = {"master_mysql": "mysql.mariadbd", "active_proxy": "proxy.proxy", "active_proxy_vm": None,
+                   "consul_leader": None}
 
 
 @dataclass
@@ -115,6 +118,11 @@ class FaultRunner:
         if target in self._resolved:
             instance, process = self._resolved[target]
             return instance, fault.process or process
+        if target == "consul_leader":
+            leader = getattr(self.lab, "consul_leader", None)
+            if leader is None:
+                raise RuntimeError("this target cannot tell the Consul leader (the lab can)")
+            return str(leader()), fault.process
         api = ProxyApi(self.lab)
         if target in DEFAULT_PROCESS:
             serving = api.serving()
@@ -142,6 +150,9 @@ class FaultRunner:
                 report = self.deploy(self.lab, groups=list(fault.groups) or None, log=self.log)
                 record.ok = bool(getattr(report, "ok", True))
                 record.detail = str(getattr(report, "error", "") or f"updated {getattr(report, 'updated', '')}")
+            elif fault.action in ("partition", "heal"):
+                record.instance, record.detail = self._network(fault)
+                record.ok = True
             else:
                 instance, process = self._resolve(fault)
                 record.instance, record.process = instance, process
@@ -155,6 +166,23 @@ class FaultRunner:
         self.records.append(record)
         self.log(f"fault {fault.id}: {record.detail} ({'ok' if record.ok else 'FAILED'}, {record.seconds:.1f}s"
                  f"{', late' if late else ''})")
+
+    def _names(self, items: str | tuple[str, ...]) -> list[str]:
+        """Instance (or instance-group) names, with the targets' aliases and earlier faults' ids resolved."""
+        names = items.split(",") if isinstance(items, str) else items
+        return [self._resolve(Fault(id="", action="partition", target=n.strip()))[0] for n in names if n.strip()]
+
+    def _network(self, fault: Fault) -> tuple[str, str]:
+        """Put a partition in force, or heal; (instances cut off, what was done)."""
+        action = getattr(self.lab, fault.action, None)
+        if action is None:
+            raise RuntimeError(f"this target cannot {fault.action} (the lab can)")
+        if fault.action == "heal":
+            healed = action()
+            return "", "heal: " + ("; ".join(c.describe() for c in healed) or "nothing was cut")
+        cut = action(self._names(fault.target), self._names(fault.cut_from) or REST)
+        self._resolved[fault.id] = (",".join(cut.a), None)
+        return ",".join(cut.a), f"partition {cut.describe()}"
 
     def not_serving_windows(self) -> dict[str, list[tuple[float, float]]]:
         """Per proxy instance, monotonic windows during which we had killed or paused it."""

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 DEFINITIONS = Path(__file__).parent / "definitions"
-ACTIONS = ("kill", "start", "stop", "pause", "resume", "rolling_deploy")
-TARGETS = ("master_mysql", "active_proxy", "active_proxy_vm")
+ACTIONS = ("kill", "start", "stop", "pause", "resume", "rolling_deploy", "partition", "heal")
+TARGETS = ("master_mysql", "active_proxy", "active_proxy_vm", "consul_leader")
 
 
 class SpecError(ValueError):
@@ -29,7 +29,10 @@ class Fault:
 
     ``target`` is ``master_mysql`` (the node the active proxy sends clients to),
     ``active_proxy`` (its proxy process), ``active_proxy_vm`` (every process of that instance),
-    an instance name (``mysql/1``), or the ``id`` of an earlier fault (the same instance).
+    ``consul_leader`` (the Consul Raft leader's instance), an instance name (``mysql/1``), or the
+    ``id`` of an earlier fault (the same instance). A ``partition`` cuts its ``target`` (any of
+    those, or instance-group names, comma-separated) off from ``cut_from`` (the same kinds of names;
+    empty: every other instance); ``heal`` lifts every partition and takes no target.
     """
 
     id: str
@@ -39,6 +42,7 @@ class Fault:
     measurement_seconds: float | None = None
     process: str | None = None
     groups: tuple[str, ...] = ()
+    cut_from: tuple[str, ...] = ()
 
     @property
     def when(self) -> str:
@@ -94,16 +98,26 @@ def _fault(raw: dict[str, Any], n: int, where: str, known: set[str]) -> Fault:
     if action not in ACTIONS:
         raise SpecError(f"{where}: faults[{n}].action must be one of {', '.join(ACTIONS)}, got {action!r}")
     target = str(raw.get("target", ""))
-    if action != "rolling_deploy" and not (target in TARGETS or target in known or "/" in target):
+    if action == "partition" and not target:
+        raise SpecError(f"{where}: faults[{n}].target names the instances to cut off (e.g. active_proxy_vm); "
+                        "'from' names the other side (default: every other instance)")
+    if action not in ("rolling_deploy", "partition", "heal") and not (
+            target in TARGETS or target in known or "/" in target):
         raise SpecError(f"{where}: faults[{n}].target {target!r} is not {', '.join(TARGETS)}, an instance "
                         f"name, or the id of an earlier fault ({', '.join(sorted(known)) or 'none yet'})")
+    cut_from = raw.get("from") or ()
+    if isinstance(cut_from, str):
+        cut_from = [c.strip() for c in cut_from.split(",") if c.strip()]
+    if cut_from and action != "partition":
+        raise SpecError(f"{where}: faults[{n}].from belongs to a partition, not to {action}")
     inserted, seconds = at.get("inserted"), at.get("measurement_seconds")
     if (inserted is None) == (seconds is None):
         raise SpecError(f"{where}: faults[{n}].at needs exactly one of inserted / measurement_seconds")
     return Fault(id=str(raw.get("id", f"fault{n}")), action=action, target=target,
                  inserted=int(inserted) if inserted is not None else None,
                  measurement_seconds=float(seconds) if seconds is not None else None,
-                 process=raw.get("process"), groups=tuple(raw.get("groups") or ()))
+                 process=raw.get("process"), groups=tuple(raw.get("groups") or ()),
+                 cut_from=tuple(str(c) for c in cut_from))
 
 
 def parse(raw: dict[str, Any], source: Path | None = None) -> Experiment:

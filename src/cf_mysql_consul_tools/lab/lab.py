@@ -5,6 +5,8 @@ loopback address and a state directory that its processes see as ``/var/vcap``. 
 releases run as stand-ins (``standins``), this release's jobs from their rendered templates
 (``release_jobs``). Nothing supervises a process: a killed process stays dead until the lab
 (or a test, or an experiment) starts it again, so every fault is exactly the one injected.
+Each instance's processes run in a cgroup of its own, so that ``partition`` can cut instances
+apart on the network (``partitions``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ import requests
 
 from cf_mysql_consul_tools.lab import processes as procs
 from cf_mysql_consul_tools.lab.manifest import Deployment, Instance, JobRef, load_manifest
+from cf_mysql_consul_tools.lab.partitions import Cut, LabNetwork, PartitionError
 from cf_mysql_consul_tools.lab.processes import ProcessRecord, ProcessSpec, ProcessTable
 from cf_mysql_consul_tools.lab.standins import STAND_INS, JobContext, MySQLStandIn, check_binaries, grastate
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+CONSUL_LEADER = "consul-leader"  # stands for the Consul Raft leader's instance where instances are named
+REST = "rest"  # the other side of a partition: every instance not on the first side
 DEFAULT_ROOT = REPO_ROOT / ".lab"
 RELEASE_NAME = "cf-mysql-consul"
 Log = Callable[[str], None]
@@ -77,6 +82,7 @@ class Lab:
         self.root = root
         self.jobs_dirs = (*tuple(jobs_dirs), REPO_ROOT / "jobs")
         self.log = log
+        self.network = LabNetwork(root, deployment.instances)
 
     @classmethod
     def from_manifest(cls, path: Path | None = None, *, address_prefix: str | None = None, **kwargs: Any) -> Lab:
@@ -249,7 +255,8 @@ class Lab:
         for spec in self._specs_for(inst, job, bootstrap=bootstrap):
             if spec.key in alive or (only is not None and spec.key not in only):
                 continue
-            table.put(procs.spawn(self.instance_dir(inst), spec, self.instance_dir(inst) / "sys" / "log" / spec.job))
+            table.put(procs.spawn(self.instance_dir(inst), spec, self.instance_dir(inst) / "sys" / "log" / spec.job,
+                                  cgroup=self.network.cgroup(inst)))
         if not wait:
             return True
         if job.name == "mysql":
@@ -285,10 +292,10 @@ class Lab:
 
     def run_in_instance(self, name: str, argv: list[str], *, timeout: float,
                         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a command to completion inside the instance's /var/vcap view (lifecycle hooks)."""
+        """Run a command to completion inside the instance (its /var/vcap view and its cgroup), as
+        lifecycle hooks run."""
         inst = self.instance(name)
-        wrapper = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                   'mount --bind "$0" /var/vcap && cd / && exec "$@"', str(self.instance_dir(inst)), *argv]
+        wrapper = procs.in_instance(self.instance_dir(inst), argv, self.network.cgroup(inst))
         result = subprocess.run(wrapper, capture_output=True, text=True, timeout=timeout,
                                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **(env or {})},
                                 check=False)
@@ -332,7 +339,11 @@ class Lab:
             procs.send(rec, signal.SIGCONT, session=True)
 
     def down(self, *, purge: bool = False) -> None:
-        """Stop every process the lab started (by recorded PID); ``purge`` also deletes all state."""
+        """Lift every partition, stop every process the lab started (by recorded PID) and remove the
+        instances' cgroups; ``purge`` also deletes all state."""
+        healed = self.network.heal()
+        if healed:
+            self.log("healed " + "; ".join(c.describe() for c in healed))
         pairs = [(i, r) for i in reversed(self.deployment.instances) for r in reversed(self.records(i))]
 
         def stop_one(pair: tuple[Instance, ProcessRecord]) -> None:
@@ -350,8 +361,78 @@ class Lab:
         for inst in self.deployment.instances:
             for job in inst.jobs:
                 self._hooks_marker(inst, job).unlink(missing_ok=True)
+        busy = self.network.remove_cgroups()
+        if busy:
+            self.log(f"cgroups still in use (a process the lab did not record): {', '.join(busy)}")
         if purge and self.root.exists():
             shutil.rmtree(self.root)
+
+    # ---- partitions ----------------------------------------------------------------------
+    def select(self, names: str | Iterable[str]) -> tuple[Instance, ...]:
+        """Instances named (comma-separated, or a list) by instance name (``mysql/0``), instance-group
+        name (``consul``: all of the group) or ``consul-leader`` (the Consul Raft leader's instance)."""
+        items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+        chosen: dict[str, Instance] = {}
+        for item in items:
+            if item == CONSUL_LEADER:
+                found: tuple[Instance, ...] = (self.instance(self.consul_leader()),)
+            elif item in self.deployment.groups:
+                found = self.deployment.group(item)
+            else:
+                found = (self.instance(item),)
+            chosen.update((i.name, i) for i in found)
+        return tuple(chosen.values())
+
+    def partition(self, side_a: str | Iterable[str], side_b: str | Iterable[str] = REST) -> Cut:
+        """Cut the instances of ``side_a`` off from those of ``side_b`` (``rest``: every other instance),
+        both ways, on top of any partition in force. Clients on the host still reach every instance."""
+        a = self.select(side_a)
+        b = (tuple(i for i in self.deployment.instances if i not in a) if side_b == REST or list(side_b) == [REST]
+             else self.select(side_b))
+        if not a or not b:
+            raise LabError("a partition needs at least one instance on each side (e.g. proxy/0 and consul)")
+        for inst in (*a, *b):
+            strays = self.network.strays(inst, [r.pid for r in self.records(inst) if procs.is_ours_and_alive(r)])
+            if strays:
+                raise LabError(f"{inst.name}: processes {strays} run outside the instance's cgroup (started by an "
+                               "older lab), so a partition would miss them; restart the lab: ./inv lab.down && "
+                               "./inv lab.up")
+        try:
+            cut = self.network.partition(a, b)
+        except PartitionError as exc:
+            raise LabError(str(exc)) from None
+        self.log(f"partition in force: {cut.describe()}")
+        return cut
+
+    def heal(self) -> list[Cut]:
+        """Lift every partition; returns what was in force."""
+        try:
+            healed = self.network.heal()
+        except PartitionError as exc:
+            raise LabError(str(exc)) from None
+        if healed:
+            self.log("healed " + "; ".join(c.describe() for c in healed))
+        return healed
+
+    def partitions(self) -> list[Cut]:
+        """The partitions in force."""
+        return self.network.cuts()
+
+    def consul_leader(self) -> str:
+        """The instance of the Consul Raft leader, as the first Consul agent that answers sees it."""
+        errors = []
+        for inst in self.deployment.with_job("consul_agent"):
+            try:
+                leader = requests.get(f"{self.consul_url(inst.name)}/v1/status/leader", timeout=1).json()
+            except (requests.RequestException, ValueError) as exc:
+                errors.append(f"{inst.name}: {type(exc).__name__}")
+                continue
+            address = str(leader).rsplit(":", 1)[0]
+            for server in self.deployment.instances:
+                if server.address == address:
+                    return server.name
+            errors.append(f"{inst.name}: leader {leader or 'none'}")
+        raise LabError("no Consul leader known (" + "; ".join(errors or ["no Consul agent in the lab"]) + ")")
 
     def is_running(self, name: str, key: str) -> bool:
         """True while process ``key`` (``job.process``) of instance ``name`` is alive (running or paused)."""

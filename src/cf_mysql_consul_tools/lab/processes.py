@@ -2,7 +2,9 @@
 
 Every process runs as ``unshare --mount`` + ``mount --bind INSTANCE_DIR /var/vcap`` + ``exec``:
 it keeps its PID, sees its own instance directory as ``/var/vcap``, and the host's
-``/var/vcap`` stays empty. The lab records each PID with its kernel start time, so it only
+``/var/vcap`` stays empty. Given the instance's cgroup, the wrapper first moves itself into it,
+so everything the process starts (and every socket it opens) belongs to the instance; the lab's
+partitions (``partitions``) tell instances apart by it. The lab records each PID with its kernel start time, so it only
 ever signals processes it started itself (a reused PID is not ours).
 
 Each process leads a session of its own, like a BPM container: a crash (``kill``) and a hang
@@ -153,17 +155,28 @@ def process_state(record: ProcessRecord | None) -> str:
     return "paused" if _state(record.pid) in ("T", "t") else "running"
 
 
-def spawn(instance_dir: Path, spec: ProcessSpec, log_dir: Path) -> ProcessRecord:
-    """Start ``spec`` detached, seeing ``instance_dir`` as /var/vcap; logs go to ``log_dir``."""
+# $0: the instance directory; $1: the cgroup's cgroup.procs file ("" = none); then the command.
+_ENTER = 'cg=$1; shift; if [ -n "$cg" ]; then echo $$ > "$cg" || exit 125; fi; ' \
+         'mount --bind "$0" /var/vcap && cd / && exec "$@"'
+
+
+def in_instance(instance_dir: Path, argv: list[str], cgroup: Path | None = None) -> list[str]:
+    """``argv`` wrapped to run in the instance: in its cgroup (a directory of the cgroup v2 tree, or
+    None), seeing ``instance_dir`` as /var/vcap, with its own PID."""
+    procs_file = str(cgroup / "cgroup.procs") if cgroup is not None else ""
     HOST_VCAP.mkdir(parents=True, exist_ok=True)
+    return ["unshare", "--mount", "--propagation", "private", "--",
+            "/bin/sh", "-c", _ENTER, str(instance_dir), procs_file, *argv]
+
+
+def spawn(instance_dir: Path, spec: ProcessSpec, log_dir: Path, *, cgroup: Path | None = None) -> ProcessRecord:
+    """Start ``spec`` detached, seeing ``instance_dir`` as /var/vcap, in ``cgroup`` when given; logs
+    go to ``log_dir``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     stdout = log_dir / f"{spec.name}.stdout.log"
     stderr = log_dir / f"{spec.name}.stderr.log"
     argv = [spec.executable, *spec.args]
-    wrapper = [
-        "unshare", "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", 'mount --bind "$0" /var/vcap && cd / && exec "$@"', str(instance_dir), *argv,
-    ]
+    wrapper = in_instance(instance_dir, argv, cgroup)
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",

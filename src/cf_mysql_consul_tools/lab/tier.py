@@ -145,8 +145,11 @@ def _dns(lab: Lab, name: str) -> tuple[str, ...] | None:
 
 
 def faults(lab: Lab) -> tuple[str, ...]:
-    """Every fault in force: processes the lab started that are paused or no longer running."""
-    found = []
+    """Every fault in force: partitions, and processes the lab started that are paused or no longer running."""
+    cuts = lab.partitions()
+    found = [f"partition {c.describe()}" for c in cuts]
+    if not cuts and lab.network.rules_present():
+        found.append("partition rules left in iptables without a record (./inv lab.heal removes them)")
     for inst in lab.deployment.instances:
         for record in lab.records(inst):
             state = process_state(record)

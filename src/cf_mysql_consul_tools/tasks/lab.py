@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
 from rich.console import Console
 from rich.table import Table
 
-from cf_mysql_consul_tools.lab.lab import Lab, LabError
+from cf_mysql_consul_tools.lab.lab import CONSUL_LEADER, REST, Lab, LabError
+from cf_mysql_consul_tools.lab.manifest import ManifestError
 
 # Wide enough for the status table when output is a pipe or a CI log (rich assumes 80 there).
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -33,11 +35,14 @@ def print_status(lab: Lab) -> None:
         ) or "[red]not started[/]"
         table.add_row(row.name, row.address, processes, row.galera)
     console.print(table)
-    if lab.deployment.with_job("proxy"):
-        from cf_mysql_consul_tools.lab.tier import describe, tier
+    from cf_mysql_consul_tools.lab.tier import describe, faults, tier
 
-        for line in describe(tier(lab)):
-            console.print(line, markup=False, highlight=False)
+    if lab.deployment.with_job("proxy"):
+        lines = describe(tier(lab))
+    else:
+        lines = ["faults: " + ("; ".join(faults(lab)) or "none")]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
 
 
 @task(help={"manifest": "deployment manifest (default: the lab's own)"})
@@ -77,8 +82,18 @@ def logs(c: Context, instance: str, lines: int = 40, manifest: str | None = None
 
 def _fault(action: str, instance: str, process: str | None, manifest: str | None) -> None:
     lab = _lab(manifest)
+    try:
+        if instance == CONSUL_LEADER:
+            instance = lab.consul_leader()
+            console.print(f"{CONSUL_LEADER} is {instance}")
+        lab.instance(instance)
+    except (LabError, ManifestError) as exc:
+        raise Exit(str(exc), code=2) from None
     getattr(lab, action)(instance, process)
     print_status(lab)
+
+
+_INSTANCE = f"group/index, or {CONSUL_LEADER} (the Consul Raft leader's instance)"
 
 
 @task(help={"instance": "group/index", "process": "job.process, e.g. mysql.mariadbd (default: all)"})
@@ -87,19 +102,19 @@ def start(c: Context, instance: str, process: str | None = None, manifest: str |
     _fault("start", instance, process, manifest)
 
 
-@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+@task(help={"instance": _INSTANCE, "process": "job.process (default: all)"})
 def stop(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
     """Stop an instance (or one process): SIGTERM, then SIGKILL after 20 s."""
     _fault("stop", instance, process, manifest)
 
 
-@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+@task(help={"instance": _INSTANCE, "process": "job.process (default: all)"})
 def kill(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
     """SIGKILL an instance (or one process)."""
     _fault("kill", instance, process, manifest)
 
 
-@task(help={"instance": "group/index", "process": "job.process (default: all)"})
+@task(help={"instance": _INSTANCE, "process": "job.process (default: all)"})
 def pause(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
     """SIGSTOP an instance (or one process): a hung node."""
     _fault("pause", instance, process, manifest)
@@ -109,6 +124,31 @@ def pause(c: Context, instance: str, process: str | None = None, manifest: str |
 def resume(c: Context, instance: str, process: str | None = None, manifest: str | None = None) -> None:
     """SIGCONT what pause stopped."""
     _fault("resume", instance, process, manifest)
+
+
+_SIDE = ("comma-separated instance names (mysql/0), instance-group names (consul) or "
+         f"{CONSUL_LEADER}")
+
+
+@task(help={"side_a": _SIDE, "side_b": _SIDE + f", or {REST} (every instance not in SIDE_A)",
+            "manifest": "deployment manifest"})
+def partition(c: Context, side_a: str, side_b: str, manifest: str | None = None) -> None:
+    """Cut two groups of instances apart on the network, both ways (packets dropped on arrival); clients
+    on the host still reach every instance. Adds to any partition in force; ./inv lab.heal lifts them."""
+    lab = _lab(manifest)
+    try:
+        lab.partition(side_a, side_b)
+    except (LabError, ManifestError) as exc:
+        raise Exit(f"lab.partition: {exc}", code=2) from None
+    print_status(lab)
+
+
+@task(help={"manifest": "deployment manifest"})
+def heal(c: Context, manifest: str | None = None) -> None:
+    """Lift every partition of the lab."""
+    lab = _lab(manifest)
+    healed = lab.heal()
+    console.print("healed: " + ("; ".join(c.describe() for c in healed) if healed else "no partition was in force"))
 
 
 @task(help={"rolling": "update instance by instance as BOSH does (the only mode)",
