@@ -246,3 +246,37 @@ def test_service_health_set_at_registration_reaches_dns_before_the_check_runs(la
                        what=f"DNS to follow the registered status {status}")
     finally:
         consul.client.agent.service.deregister(service_id)
+
+
+def test_holder_cut_off_from_the_consul_servers_only_keeps_serving_and_rearms_after_the_heal(
+        healthy_lab: Lab) -> None:
+    """The holder's instance loses the Consul servers but still gossips with the other agents and
+    reaches its peer: it serves on, alone, and DNS keeps naming it. After the heal every consul-lock
+    is armed again within seconds (a check update that failed to sync is registered anew)."""
+    lab = healthy_lab
+    old, standby = lc.wait_ready(lab)
+    servers = consul_servers(lab)
+    t0 = time.monotonic()
+    lab.partition([old], servers)
+    try:
+        wait_until(lambda: lc.lock_state(lab, old).get("failsafe"), timeout=15, what=f"{old} to serve in failsafe",
+                   describe=lambda: str(lc.lock_state(lab, old)))
+        assert watch_serving(lab, 15) == {old}
+        assert lc.write_through_dns(lab, standby) == lab.instance(old).address
+    finally:
+        lab.heal()
+    healed = time.monotonic()
+    wait_until(lambda: all(lc.lock_state(lab, n).get("armed") for n in lc.proxies(lab)), timeout=30,
+               what="every consul-lock armed",
+               describe=lambda: str({n: lc.lock_state(lab, n) for n in lc.proxies(lab)}))
+    armed_after = time.monotonic() - healed
+    # The holder's agent reaches the servers again at its stale TCP connection's next retransmission
+    # (exponential backoff during the black hole): only then is the lock proven through Consul again.
+    wait_until(lambda: not lc.lock_state(lab, old).get("failsafe"), timeout=60,
+               what="the lock proven through Consul again", describe=lambda: str(lc.lock_state(lab, old)))
+    print(f"{old} cut off from the Consul servers for {healed - t0:.1f} s: served throughout; every consul-lock "
+          f"armed {armed_after:.2f} s after the heal; the lock proven through Consul again after "
+          f"{time.monotonic() - healed:.2f} s")
+    assert lc.enabled(lab) == [old]
+    report = lc.audit_lab(lab, since=t0 - 1)
+    assert report.ok, report.describe()
