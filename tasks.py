@@ -1,14 +1,6 @@
-"""Invoke tasks, one namespace per area: thin wrappers over ``src/cf_mysql_consul``.
+"""The invoke namespace, for running plain ``invoke`` here; ``./inv`` runs the same tasks through
+``cf_mysql_consul_tools.tasks.program`` (usage errors exit 2). ``./inv --list`` shows every task."""
 
-Run ``./inv --list`` for the list, ``./inv --help TASK`` for a task's options.
-"""
+from cf_mysql_consul_tools.tasks.program import build_namespace
 
-from invoke.collection import Collection
-
-from cf_mysql_consul_tools.tasks import bench, bosh, experiment, lab, release, test
-
-ns = Collection()
-for module, name in ((lab, "lab"), (bench, "bench"), (experiment, "experiment"), (release, "release"), (bosh, "bosh")):
-    ns.add_collection(Collection.from_module(module, name=name))
-ns.add_task(test.test, name="test")
-ns.configure({"run": {"echo": True, "pty": False}})
+ns = build_namespace()

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Installs what this project needs, and nothing that is already there:
-#   1. Debian packages (apt-get), 2. the Consul 1.8.7 binary from Debian 11's package into
-#   .tools/bin, 3. the Python virtualenv .venv from pyproject.toml's pinned versions.
-# A second run with nothing to do finishes in well under 5 s.
+# Installs what a tier of this project needs, and nothing that is already there.
+#   scripts/bootstrap.sh        the base (./inv runs it before every task): Ruby (the release lint
+#                               renders job templates with it) and the Python virtualenv .venv
+#                               from pyproject.toml's pinned versions. All the release.* and bosh.*
+#                               tasks need.
+#   scripts/bootstrap.sh lab    the base, the lab's Debian packages (MariaDB, Galera, garbd,
+#                               HAProxy, sysbench...) and Consul 1.8.7 (from Debian 11's package,
+#                               into .tools/bin): lab.*, bench.* and experiment.run on the lab.
+#   scripts/bootstrap.sh test   the lab, and Chromium (the tests render the HTML pages): ./inv test.
+# The tasks ask for their tier themselves (cf_mysql_consul_tools.tasks.cli). A second run with
+# nothing to install finishes in well under 1 s.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 VENV="$ROOT/.venv"
 CONSUL_VERSION="1.8.7"
-DEBIAN_PACKAGES=(
+BASE_PACKAGES=(ruby)
+LAB_PACKAGES=(
   mariadb-server mariadb-client galera-4 galera-arbitrator-4 mariadb-backup rsync
-  ruby haproxy sysbench iptables iproute2 procps util-linux lsof socat chromium
+  haproxy sysbench iptables iproute2 procps util-linux lsof socat
 )
+TEST_PACKAGES=(chromium)
+TIER="${1:-base}"
 
 say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31mbootstrap failed:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -22,7 +32,7 @@ need_root() {
 
 install_debian_packages() {
   local missing=() pkg
-  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -84,6 +94,10 @@ install_venv() {
 }
 
 mkdir -p "$TOOLS"
-install_debian_packages
-install_consul
-install_venv
+case "$TIER" in
+  base) install_debian_packages "${BASE_PACKAGES[@]}"; install_venv ;;
+  lab) install_debian_packages "${BASE_PACKAGES[@]}" "${LAB_PACKAGES[@]}"; install_consul; install_venv ;;
+  test) install_debian_packages "${BASE_PACKAGES[@]}" "${LAB_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; install_consul
+        install_venv ;;
+  *) die "unknown tier '$TIER': scripts/bootstrap.sh [base|lab|test]" ;;
+esac

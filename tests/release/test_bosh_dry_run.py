@@ -28,13 +28,17 @@ VARS_STORE = f"--vars-store={REPO}/.dev_builds/cf-mysql-consul-vars.yml"
 CASES = {
     "release.create": (["release.create", "--dry-run"], [f"bosh -n create-release --force --tarball={TARBALL}"]),
     "release.upload": (["release.upload", "--dry-run", "-e", "lite"], [f"bosh -e lite -n upload-release {TARBALL}"]),
-    "bosh.deploy": (["bosh.deploy", "--dry-run"],
-                    [f"bosh -e vbox -d cf-mysql-consul -n deploy {MANIFEST} {VARS_STORE}"]),
+    "bosh.deploy (bosh shows its diff and asks)": (
+        ["bosh.deploy", "--dry-run"], [f"bosh -e vbox -d cf-mysql-consul deploy {MANIFEST} {VARS_STORE}"]),
+    "bosh.deploy --non-interactive": (
+        ["bosh.deploy", "--dry-run", "--non-interactive"],
+        [f"bosh -e vbox -d cf-mysql-consul -n deploy {MANIFEST} {VARS_STORE}"]),
     "bosh.deploy with ops and vars": (
-        ["bosh.deploy", "--dry-run", "-o", "exp1-single-registered-proxy", "-o", "no-galera-drain",
-         "--var", "proxy_api_password=x y", "-d", "exp1"],
-        [f"bosh -e vbox -d exp1 -n deploy {MANIFEST} -o {REPO}/manifests/operations/exp1-single-registered-proxy.yml "
-         f"-o {REPO}/manifests/operations/no-galera-drain.yml -v 'proxy_api_password=x y' {VARS_STORE}"]),
+        ["bosh.deploy", "--dry-run", "-n", "-o", "exp1-single-registered-proxy", "-o", "no-galera-drain",
+         "--var", "proxy_api_password=x y", "-l", "/tmp/vars.yml", "-d", "exp1", "-e", "lite"],
+        [f"bosh -e lite -d exp1 -n deploy {MANIFEST} -o {REPO}/manifests/operations/exp1-single-registered-proxy.yml "
+         f"-o {REPO}/manifests/operations/no-galera-drain.yml -v 'proxy_api_password=x y' -l /tmp/vars.yml "
+         f"{VARS_STORE}"]),
     "bosh.errand": (["bosh.errand", "--dry-run"], ["bosh -e vbox -d cf-mysql-consul -n run-errand benchmark-bbs"]),
     "bosh.errand with logs": (["bosh.errand", "--dry-run", "--keep-alive", "--logs-dir", "/tmp/logs"],
                               ["bosh -e vbox -d cf-mysql-consul -n run-errand benchmark-bbs --keep-alive "
@@ -51,16 +55,23 @@ def test_dry_run_prints_the_exact_command_lines(case: str) -> None:
 
 
 def test_without_the_cli_the_task_says_so_shows_the_commands_and_fails() -> None:
-    proc = run_task("bosh.deploy")
-    assert proc.returncode != 0
+    proc = run_task("bosh.deploy", "--non-interactive")
+    assert proc.returncode == 1
     assert "bosh CLI not found on PATH: nothing was run" in proc.stdout
-    assert lines(proc.stdout) == CASES["bosh.deploy"][1]
-    assert "not installed" in proc.stderr
+    assert lines(proc.stdout) == CASES["bosh.deploy --non-interactive"][1]
+    assert "not installed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_interactive_deploy_needs_a_terminal_to_ask() -> None:
+    """pytest's stdin is no terminal: bosh would read its confirmation from nowhere."""
+    proc = run_task("bosh.deploy")
+    assert proc.returncode == 2
+    assert "--non-interactive is needed when stdin is not a terminal" in proc.stderr
 
 
 def test_unknown_ops_file_is_refused_with_the_known_names() -> None:
     proc = run_task("bosh.deploy", "--dry-run", "-o", "no-such-ops")
-    assert proc.returncode != 0 and "exp1-single-registered-proxy" in proc.stderr
+    assert proc.returncode == 2 and "exp1-single-registered-proxy" in proc.stderr
 
 
 def test_with_a_cli_the_same_argv_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -375,6 +375,9 @@ class BoshTarget:
                     "instances): bring every instance back to running first (bosh start, bosh cck)")
         return cls(settings, cli, deployment, store=store, manifest=manifest, logs_dir=logs_dir, log=log, **kwargs)
 
+    def close(self) -> None:
+        """Nothing to release yet."""
+
     # -- the Target interface --------------------------------------------------------------------
 
     @property

@@ -10,15 +10,47 @@ from cf_mysql_consul.benchmark_bbs.metrics import ALL_METRICS
 from cf_mysql_consul_tools.experiments.verdict import seed_figures
 
 
+class RunError(ValueError):
+    """A path that holds no run of ``experiment.run``; the message names it and what was expected."""
+
+
+def is_run(path: Path) -> bool:
+    """True when ``path`` is a run directory (it has the verdict.json or run.json a run writes)."""
+    return (path / "verdict.json").is_file() or (path / "run.json").is_file()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path}: not readable as JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    return doc
+
+
 def load_run(path: Path) -> dict[str, Any]:
     """A run directory (or its run.json / verdict.json) -> {name, status, metrics, figures}."""
+    if not path.exists():
+        raise RunError(f"{path}: no such run directory (experiment.run writes one under .experiments/)")
     base = path if path.is_dir() else path.parent
-    verdict = json.loads((base / "verdict.json").read_text()) if (base / "verdict.json").exists() else {}
-    run = json.loads((base / "run.json").read_text()) if (base / "run.json").exists() else {}
+    if not is_run(base):
+        raise RunError(f"{base}: not a run directory: it has neither verdict.json nor run.json, which "
+                       "experiment.run writes")
+    verdict = _read_json(base / "verdict.json")
+    run = _read_json(base / "run.json")
     return {"dir": str(base), "experiment": verdict.get("experiment", run.get("experiment", base.name)),
             "status": verdict.get("status", "?"), "metrics": run.get("metrics", {}),
             "figures": verdict.get("figures", {}), "throughput": run.get("throughput_probe", {}),
             "seeding_lrps_per_second": run.get("seeding_lrps_per_second")}
+
+
+def _error_rate(run: dict[str, Any]) -> str:
+    """The run's actual-LRP error rate, or ``-`` when its verdict has none (never a made-up 0)."""
+    rate = run["figures"].get("actual_lrp_error_rate")
+    return "-" if rate is None else f"{rate:.4f}"
 
 
 def rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -47,7 +79,7 @@ def rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         if any(cells) or any(seed_cells):
             out.append([label, *cells, *seed_cells])
     out.append(["actual-LRP error rate",
-                *[f"{r['figures'].get('actual_lrp_error_rate', 0):.4f}" for r in runs],
+                *[_error_rate(r) for r in runs],
                 *[f"{seeds[n]['actual_error_rate']:.3f}" if "actual_error_rate" in seeds[n] else ""
                   for n in names if n in seeds]])
     out.append(["seeding LRPs/s", *[f"{r['seeding_lrps_per_second'] or 0:.0f}" for r in runs],
@@ -82,7 +114,7 @@ def markdown_summary(runs: list[dict[str, Any]]) -> str:
         probe = r["throughput"] or {}
         lines.append(
             f"| {r['experiment']} | {r['status']} ({seed.get('outcome', '-')}) "
-            f"| {r['figures'].get('actual_lrp_error_rate', 0):.4f} "
+            f"| {_error_rate(r)} "
             f"({'-' if seed_rate is None else f'{seed_rate:.3f}'}) "
             f"| {per_lrp:.2f} s ({ALL_METRICS.get(per_lrp_name, '-')}) "
             f"| {bulk:.1f} s ({ALL_METRICS.get(bulk_name, '-')}) "

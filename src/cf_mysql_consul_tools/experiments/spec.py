@@ -17,6 +17,10 @@ import yaml
 DEFINITIONS = Path(__file__).parent / "definitions"
 ACTIONS = ("kill", "start", "stop", "pause", "resume", "rolling_deploy", "partition", "heal")
 TARGETS = ("master_mysql", "active_proxy", "active_proxy_vm", "consul_leader")
+CLIENTS = ("auto", "fixed", "dns")
+# Five times the seed's 50,000 LRPs. A larger run is a mistyped --scale, not an experiment: it
+# would seed for days on the lab.
+MAX_SCALE = 5.0
 
 
 class SpecError(ValueError):
@@ -72,6 +76,9 @@ class Expect:
     rejoin_timeout_seconds: float = 180.0
 
 
+EXPECT_KEYS = tuple(Expect.__dataclass_fields__)
+
+
 @dataclass(frozen=True, slots=True)
 class Experiment:
     """One scenario."""
@@ -92,7 +99,10 @@ class Experiment:
         return any(f.action == "rolling_deploy" for f in self.faults)
 
 
-def _fault(raw: dict[str, Any], n: int, where: str, known: set[str]) -> Fault:
+def _fault(raw: Any, n: int, where: str, known: set[str]) -> Fault:
+    if not isinstance(raw, dict) or not isinstance(raw.get("at") or {}, dict):
+        raise SpecError(f"{where}: faults[{n}] is a mapping with action, target and at: {{inserted: N}} or "
+                        f"at: {{measurement_seconds: S}}, got {raw!r}")
     at = raw.get("at") or {}
     action = str(raw.get("action", ""))
     if action not in ACTIONS:
@@ -113,10 +123,12 @@ def _fault(raw: dict[str, Any], n: int, where: str, known: set[str]) -> Fault:
     inserted, seconds = at.get("inserted"), at.get("measurement_seconds")
     if (inserted is None) == (seconds is None):
         raise SpecError(f"{where}: faults[{n}].at needs exactly one of inserted / measurement_seconds")
-    return Fault(id=str(raw.get("id", f"fault{n}")), action=action, target=target,
-                 inserted=int(inserted) if inserted is not None else None,
-                 measurement_seconds=float(seconds) if seconds is not None else None,
-                 process=raw.get("process"), groups=tuple(raw.get("groups") or ()),
+    try:
+        point = (int(inserted), None) if inserted is not None else (None, float(seconds or 0))
+    except (TypeError, ValueError):
+        raise SpecError(f"{where}: faults[{n}].at takes a number, got {at!r}") from None
+    return Fault(id=str(raw.get("id", f"fault{n}")), action=action, target=target, inserted=point[0],
+                 measurement_seconds=point[1], process=raw.get("process"), groups=tuple(raw.get("groups") or ()),
                  cut_from=tuple(str(c) for c in cut_from))
 
 
@@ -125,13 +137,19 @@ def parse(raw: dict[str, Any], source: Path | None = None) -> Experiment:
     where = str(source or "experiment")
     if not isinstance(raw, dict) or "name" not in raw:
         raise SpecError(f"{where}: a definition is a mapping with at least 'name', 'workload' and 'faults'")
+    for key, kind in (("topology", dict), ("workload", dict), ("faults", list), ("expect", dict)):
+        if not isinstance(raw.get(key) or kind(), kind):
+            raise SpecError(f"{where}: {key} is a {'mapping' if kind is dict else 'list'}, got {raw[key]!r}")
     topo = raw.get("topology") or {}
-    if topo.get("clients", "auto") not in ("auto", "fixed", "dns"):
-        raise SpecError(f"{where}: topology.clients must be auto, fixed or dns")
+    if topo.get("clients", "auto") not in CLIENTS:
+        raise SpecError(f"{where}: topology.clients must be {', '.join(CLIENTS)}, got {topo.get('clients')!r}")
     faults: list[Fault] = []
     for n, f in enumerate(raw.get("faults") or []):
         faults.append(_fault(f, n, where, {x.id for x in faults}))
     expect = raw.get("expect") or {}
+    unknown = sorted(set(expect) - set(EXPECT_KEYS))
+    if unknown:
+        raise SpecError(f"{where}: unknown key expect.{unknown[0]}; expect takes {', '.join(EXPECT_KEYS)}")
     return Experiment(
         name=str(raw["name"]), title=str(raw.get("title", raw["name"])),
         description=str(raw.get("description", "")).strip(), seed_section=str(raw.get("seed_section", "")),
@@ -150,7 +168,13 @@ def load(name_or_path: str | Path) -> Experiment:
         path = DEFINITIONS / f"{name_or_path}.yml"
     if not path.exists():
         raise SpecError(f"no experiment {name_or_path!r}; known: {', '.join(names())}")
-    return parse(yaml.safe_load(path.read_text()), path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    return parse(raw, path)
 
 
 def names() -> list[str]:
@@ -160,8 +184,9 @@ def names() -> list[str]:
 
 def scaled(spec: Experiment, factor: float) -> Experiment:
     """The same experiment with ``desired_lrps`` and every ``inserted`` point multiplied by ``factor``."""
-    if factor <= 0:
-        raise SpecError(f"--scale must be > 0, got {factor}")
+    if not 0 < factor <= MAX_SCALE:
+        raise SpecError(f"--scale must be above 0 and at most {MAX_SCALE:g} ({MAX_SCALE:g} x {spec.name}'s "
+                        f"{int(spec.workload.get('desired_lrps', 5000)):,} LRPs), got {factor:g}")
     workload = dict(spec.workload)
     workload["desired_lrps"] = max(1, round(int(workload.get("desired_lrps", 5000)) * factor))
     faults = tuple(replace(f, inserted=max(1, round(f.inserted * factor))) if f.inserted is not None else f

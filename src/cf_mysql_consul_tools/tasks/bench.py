@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 from invoke.context import Context
-from invoke.exceptions import Exit
-from invoke.tasks import task
 from rich.console import Console
+
+from cf_mysql_consul_tools.tasks.cli import UsageError, task
 
 _LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
              "root": "lab state directory (default: $LAB_ROOT, else .lab-bench)",
@@ -18,7 +18,7 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 140)
 
 
-@task(help={**_LAB_HELP, "runs": "runs per fault for consul-lock (median reported)", "stock_runs":
+@task(needs="lab", help={**_LAB_HELP, "runs": "runs per fault for consul-lock (median reported)", "stock_runs":
             "runs per fault for stock consul lock (slow: 15-45 s each)",
             "faults": "comma-separated subset of: drain, proxy SIGKILL, lock SIGKILL, agent SIGKILL, instance pause"})
 def lock(c: Context, runs: int = 5, stock_runs: int = 1, json: str | None = None, faults: str = "",
@@ -36,7 +36,7 @@ def lock(c: Context, runs: int = 5, stock_runs: int = 1, json: str | None = None
     chosen = tuple(f.strip() for f in faults.split(",") if f.strip()) or FAULTS
     unknown = [f for f in chosen if f not in FAULTS]
     if unknown:
-        raise Exit(f"--faults: unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})", code=2)
+        raise UsageError(f"--faults: unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
 
     def log(line: str) -> None:
         console.print(f"[dim]bench.lock: {line}[/dim]")
@@ -64,7 +64,7 @@ def lock(c: Context, runs: int = 5, stock_runs: int = 1, json: str | None = None
         console.print(f"figures written to {json}")
 
 
-@task(help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
+@task(needs="lab", help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
                   "threads": "sysbench threads", "workloads": "comma-separated: point_select,read_write",
                   "haproxy_threads": "HAProxy nbthread (default: HAProxy's own, one per CPU)"})
 def proxy(c: Context, rounds: int = 3, seconds: int = 10, threads: int = 8,
@@ -79,9 +79,10 @@ def proxy(c: Context, rounds: int = 3, seconds: int = 10, threads: int = 8,
     run_proxy_bench(options, prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab)
 
 
-@task(help={**_LAB_HELP, "runs": "runs per fault (median reported)", "faults": "comma-separated: kill,pause",
-                  "galera_options": "Galera provider options for every member, e.g. "
-                                    "evs.suspect_timeout=PT2S,evs.keepalive_period=PT0.5S (default: Galera's)"})
+@task(needs="lab", help={**_LAB_HELP, "runs": "runs per fault (median reported)",
+                         "faults": "comma-separated: kill,pause",
+                         "galera_options": "Galera provider options for every member, e.g. "
+                                           "evs.suspect_timeout=PT2S,evs.keepalive_period=PT0.5S (default: Galera's)"})
 def failover(c: Context, runs: int = 5, faults: str = "kill,pause", json: str | None = None,
              prefix: str | None = None, root: str | None = None, keep_lab: bool = False,
              galera_options: str = "") -> None:
@@ -92,14 +93,14 @@ def failover(c: Context, runs: int = 5, faults: str = "kill,pause", json: str | 
     try:
         options = parse_galera_options(galera_options)
     except ValueError as exc:
-        raise Exit(str(exc), code=2) from None
+        raise UsageError(str(exc)) from None
 
     run_failover_bench(runs=runs, faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
                        prefix=prefix, root=root, console=_console(), json_path=json, keep_lab=keep_lab,
                        galera_options=options)
 
 
-@task(help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
+@task(needs="lab", help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
                     "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
                     "start_timeout": "mysql stand-in's database_startup_timeout (cf-mysql start behaviour), s",
                     "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -16,8 +15,8 @@ from rich.table import Table
 
 from cf_mysql_consul_tools.experiments import bosh_target, runner, spec
 from cf_mysql_consul_tools.experiments import compare as compare_runs
-from cf_mysql_consul_tools.release.boshcli import BoshError
 from cf_mysql_consul_tools.tasks import bosh as bosh_tasks
+from cf_mysql_consul_tools.tasks.cli import TaskFailed, UsageError, choice, install, number, task
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -55,39 +54,39 @@ def _print_result(result: runner.RunResult) -> None:
     console.print(f"report: {result.out / 'report.html'}  ({result.seconds:.0f}s)")
 
 
-@task(name="run", iterable=["ops"], help={
+@task(name="run", iterable=["ops"], accepts={
+    "target": choice("lab", "bosh"), "clients": choice(*spec.CLIENTS), "probe_lrps": number(minimum=0)}, help={
     "name": "experiment name (see experiment.list) or a definition file",
     "target": "lab (default: the local lab, brought up from nothing) or bosh (a deployment of this release)",
-    "scale": "multiply the LRP count and the fault points (e.g. 0.04 = 2,000 LRPs)",
+    "scale": f"multiply the LRP count and the fault points, above 0 and at most {spec.MAX_SCALE:g} "
+             "(e.g. 0.04 = 2,000 LRPs)",
     "out": "run directory (default .experiments/NAME-TIMESTAMP)",
-    "clients": "auto (default), fixed or dns", "keep_lab": "leave the lab running afterwards",
-    "probe_lrps": "after the run, seed this many LRPs through the proxy and directly to a node (LRPs/s)",
+    "clients": "auto (default: dns when consul-lock runs, else fixed), fixed or dns",
+    "keep_lab": "leave the lab running afterwards",
+    "probe_lrps": "after the run, seed this many LRPs through the proxy and directly to a node (LRPs/s; 0: no probe)",
     "dry_run": "with --target bosh: print every bosh command the run would run, in order, and exit",
     "environment": "--target bosh: bosh environment alias", "deployment": "--target bosh: deployment name",
     "vars_store": "--target bosh: the deployment's vars store (default: the one ./inv bosh.deploy writes)",
     "manifest": "--target bosh: the deployment manifest (default manifests/cf-mysql-consul.yml)",
     "ops": "--target bosh: an ops file the deployment was deployed with, by name or path (repeatable)"})
 def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: str | None = None,
-        clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000, environment: str = "vbox",
-        deployment: str = "cf-mysql-consul", dry_run: bool = False, vars_store: str | None = None,
-        manifest: str | None = None, ops: list[str] | None = None) -> None:
+         clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000, environment: str = "vbox",
+         deployment: str = "cf-mysql-consul", dry_run: bool = False, vars_store: str | None = None,
+         manifest: str | None = None, ops: list[str] | None = None) -> None:
     """Run one experiment end to end; exits non-zero unless the verdict is PASSED (SKIPPED exits 0)."""
-    try:
-        definition = spec.load(name)
-    except spec.SpecError as exc:
-        raise Exit(f"experiment.run: {exc} (options: ./inv --help experiment.run)", code=2) from None
+    definition = spec.load(name)
+    scaled = spec.scaled(definition, scale)  # refuses a scale out of bounds before anything starts
     if target == "bosh":
         settings = bosh_target.BoshSettings(
             manifest=Path(manifest) if manifest else bosh_tasks.MANIFEST,
             vars_store=Path(vars_store) if vars_store else bosh_tasks.VARS_STORE,
             environment=environment, deployment=deployment, ops=tuple(bosh_tasks.ops_path(o) for o in ops or []))
-        _run_bosh(definition, settings, scale=scale, out=out, clients=clients, dry_run=dry_run,
+        _run_bosh(definition, scaled, settings, scale=scale, out=out, clients=clients, dry_run=dry_run,
                   probe_lrps=probe_lrps)
         return
-    if target != "lab":
-        raise Exit(f"--target must be lab or bosh, got {target!r}", code=2)
     if dry_run:
-        raise Exit("--dry-run prints the bosh commands of a run: use it with --target bosh", code=2)
+        raise UsageError("--dry-run prints the bosh commands of a run: use it with --target bosh")
+    install("lab")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         result = runner.run(definition, scale=scale, out=Path(out) if out else None, clients=clients,
@@ -99,36 +98,31 @@ def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: st
         raise Exit(code=1)
 
 
-def _run_bosh(definition: spec.Experiment, settings: bosh_target.BoshSettings, *, scale: float, out: str | None,
-              clients: str | None, dry_run: bool, probe_lrps: int) -> None:
+def _run_bosh(definition: spec.Experiment, scaled: spec.Experiment, settings: bosh_target.BoshSettings, *,
+              scale: float, out: str | None, clients: str | None, dry_run: bool, probe_lrps: int) -> None:
     """``--target bosh``: the plan (``--dry-run``), or the run against the deployment."""
-    try:
-        scaled = spec.scaled(definition, scale)
-        if dry_run:
-            for line in bosh_target.plan(scaled, settings, clients=clients):
-                print(line)  # plain print: rich would wrap the long command lines
-            return
-    except (spec.SpecError, bosh_target.BoshTargetError) as exc:
-        raise Exit(f"experiment.run: {exc}", code=2) from None
+    if dry_run:
+        for line in bosh_target.plan(scaled, settings, clients=clients):
+            print(line)  # plain print: rich would wrap the long command lines
+        return
     if shutil.which("bosh") is None:
-        raise Exit(f"experiment.run: {bosh_target.NO_CLI}", code=2)
+        raise UsageError(bosh_target.NO_CLI)
     out_dir = Path(out) if out else runner.run_dir(definition.name)
 
     def log(line: str) -> None:
         console.print(escape(line), style="dim")  # escaped: pkill patterns look like markup ([m]ysqld)
 
-    try:
-        target = bosh_target.BoshTarget.connect(settings, logs_dir=out_dir / "bosh-logs", log=log)
-    except (bosh_target.BoshTargetError, BoshError) as exc:
-        raise Exit(f"experiment.run: {exc}", code=2) from None
+    target = bosh_target.BoshTarget.connect(settings, logs_dir=out_dir / "bosh-logs", log=log)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             result = runner.run_target(definition, target, deploy=bosh_target.rolling_deploy, heal=target.heal,
                                        scale=scale, out=out_dir, clients=clients, display=RichHooks(progress),
                                        probe_lrps=round(probe_lrps * min(scale, 1)), log=log)
-    except (bosh_target.BoshTargetError, BoshError) as exc:
-        raise Exit(f"experiment.run: {exc}", code=1) from None
+    except bosh_target.BoshTargetError as exc:
+        raise TaskFailed(f"the run against deployment {settings.deployment} failed: {exc}") from None
+    finally:
+        target.close()
     _print_result(result)
     if result.verdict.status == "FAILED":
         raise Exit(code=1)
@@ -151,9 +145,9 @@ def list_(c: Context) -> None:
                               "markdown": "print the README's two Markdown tables (summary, per metric) instead"})
 def compare(c: Context, run: list[str] | None = None, markdown: bool = False) -> None:
     """Side-by-side table of runs, with the seed's published figures as a column."""
-    paths = [Path(r) for r in run] if run else sorted(p for p in runner.RUNS_DIR.glob("*") if p.is_dir())
+    paths = [Path(r) for r in run] if run else sorted(p for p in runner.RUNS_DIR.glob("*") if compare_runs.is_run(p))
     if not paths:
-        raise Exit(f"no runs given and none under {runner.RUNS_DIR}", code=2)
+        raise UsageError(f"no --run given and no run under {runner.RUNS_DIR}: run ./inv experiment.run NAME first")
     runs = [compare_runs.load_run(p) for p in paths]
     if markdown:
         print(compare_runs.markdown_summary(runs))

@@ -9,27 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from invoke.context import Context
-from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from cf_mysql_consul_tools.release.blobs import fetch_all
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT, BoshCli, BoshCommand, BoshError
+from cf_mysql_consul_tools.release.boshcli import REPO_ROOT, BoshCli
 from cf_mysql_consul_tools.release.compile import compile_package
 from cf_mysql_consul_tools.release.lint import lint_release
 from cf_mysql_consul_tools.release.propdocs import write_properties_doc
+from cf_mysql_consul_tools.tasks.bosh import DRY_RUN_HELP
+from cf_mysql_consul_tools.tasks.cli import TaskFailed, task
 
 DEFAULT_TARBALL = REPO_ROOT / "dev_releases" / "cf-mysql-consul-dev.tgz"
-
-
-def _cli(environment: str) -> BoshCli:
-    return BoshCli(environment=environment)
-
-
-def _run(cli: BoshCli, commands: list[BoshCommand], dry_run: bool) -> None:
-    try:
-        cli.run(commands, dry_run=dry_run)
-    except BoshError as exc:
-        raise Exit(str(exc), code=1) from None
 
 
 @task(help={"render": "also render every job for every manifest + ops file combination (default on)"})
@@ -40,10 +29,10 @@ def lint(c: Context, render: bool = True) -> None:
         print(finding)
     print(report.summary())
     if report.errors:
-        raise Exit("release lint failed", code=1)
+        raise TaskFailed(f"release lint failed: {len(report.errors)} error(s) above")
 
 
-@task
+@task()
 def blobs(c: Context) -> None:
     """Download the wheels and CPython's source into blobs/ and rewrite config/blobs.yml."""
     entries = fetch_all(log=print)
@@ -51,7 +40,7 @@ def blobs(c: Context) -> None:
     print(f"config/blobs.yml: {len(entries)} blobs, {total / 1e6:.1f} MB (blobs/ is not committed)")
 
 
-@task
+@task()
 def docs(c: Context) -> None:
     """Regenerate docs/properties.md from the job specs."""
     print(f"wrote {write_properties_doc()}")
@@ -69,21 +58,20 @@ def compile_packages(c: Context, package: str | None = None, dest: str | None = 
 
 
 @task(help={"tarball": "where to write the release tarball", "version": "release version (default: bosh's dev version)",
-            "dry_run": "print the bosh commands without running them", "skip_lint": "do not run release.lint first"})
+            "dry_run": DRY_RUN_HELP, "skip_lint": "do not run release.lint first"})
 def create(c: Context, tarball: str | None = None, version: str | None = None, dry_run: bool = False,
            skip_lint: bool = False) -> None:
     """Lint, then `bosh create-release --force --tarball=X` (a dev release)."""
     if not skip_lint and not dry_run:
         lint(c)
-    cli = _cli("vbox")
-    path = Path(tarball) if tarball else DEFAULT_TARBALL
-    _run(cli, [cli.create_release(path, version=version)], dry_run)
+    cli = BoshCli()
+    cli.run([cli.create_release(Path(tarball) if tarball else DEFAULT_TARBALL, version=version)], dry_run=dry_run)
 
 
 @task(help={"environment": "bosh environment alias (bosh alias-env)", "tarball": "release tarball",
-            "dry_run": "print the bosh commands without running them", "fix": "replace a corrupt release"})
+            "dry_run": DRY_RUN_HELP, "fix": "replace a corrupt release"})
 def upload(c: Context, environment: str = "vbox", tarball: str | None = None, dry_run: bool = False,
            fix: bool = False) -> None:
     """`bosh -e ENV upload-release TARBALL`."""
-    cli = _cli(environment)
-    _run(cli, [cli.upload_release(Path(tarball) if tarball else DEFAULT_TARBALL, fix=fix)], dry_run)
+    cli = BoshCli(environment=environment)
+    cli.run([cli.upload_release(Path(tarball) if tarball else DEFAULT_TARBALL, fix=fix)], dry_run=dry_run)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from invoke.context import Context
-from invoke.tasks import task
+
+from cf_mysql_consul_tools.tasks.cli import task
 
 
-@task(help={"fast": "skip the slow integration tests (the lab)", "k": "pytest -k expression"})
+@task(needs="test", help={"fast": "skip the slow integration tests (the lab)", "k": "pytest -k expression"})
 def test(c: Context, fast: bool = False, k: str = "") -> None:
     """Run ruff, mypy (strict, on src/), the import contracts (lint-imports) and pytest, stopping at the
     first failing stage."""

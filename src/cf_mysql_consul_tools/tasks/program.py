@@ -1,0 +1,57 @@
+"""``./inv``: invoke's program over this project's task namespace, with usage errors exiting 2.
+
+invoke reports a command line it cannot parse (an unknown task or flag, a missing argument, a
+value that does not convert) and exits 1; here such a line exits 2 like every other bad input
+(see :mod:`cf_mysql_consul_tools.tasks.cli`), with a pointer to the task's help.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke.collection import Collection
+from invoke.exceptions import Exit, ParseError
+from invoke.program import Program
+
+from cf_mysql_consul_tools.tasks import bench, bosh, experiment, lab, release, test
+
+
+def build_namespace() -> Collection:
+    """Every task, one namespace per area (``lab.up``, ``release.lint``...) and ``test`` at the top."""
+    ns = Collection()
+    for module, name in ((lab, "lab"), (bench, "bench"), (experiment, "experiment"), (release, "release"),
+                         (bosh, "bosh")):
+        ns.add_collection(Collection.from_module(module, name=name))
+    ns.add_task(test.test, name="test")
+    ns.configure({"run": {"echo": True, "pty": False}})
+    return ns
+
+
+class TaskProgram(Program):
+    """invoke's ``Program`` whose parse errors exit 2 with the task's help named."""
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        """Core flags (``--list``, ``--help``...); a bad one is a usage error."""
+        try:
+            super().parse_core(argv)
+        except ParseError as exc:
+            raise Exit(f"error: {exc}; see ./inv --help", code=2) from None
+
+    def parse_tasks(self) -> None:
+        """Task names, their options and values; a bad one is a usage error."""
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            named = [arg for arg in self.core.unparsed if arg in self.collection.task_names]
+            where = f"./inv --help {named[-1]}" if named else "./inv --list"
+            raise Exit(f"error: {exc}; see {where}", code=2) from None
+
+
+def program() -> TaskProgram:
+    """The program ``./inv`` runs."""
+    return TaskProgram(namespace=build_namespace(), name="cf-mysql-consul", binary="./inv", version="0.1.0")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``./inv ARGS`` (``argv`` without the program name; None: ``sys.argv``)."""
+    program().run(["./inv", *(sys.argv[1:] if argv is None else argv)])
