@@ -9,10 +9,12 @@ import pymysql
 import pytest
 
 from cf_mysql_consul.benchmark_bbs import payloads
-from cf_mysql_consul.benchmark_bbs.config import ConfigError, from_mapping
+from cf_mysql_consul.benchmark_bbs.__main__ import resolver_for
+from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, from_mapping
 from cf_mysql_consul.benchmark_bbs.errors import classify
 from cf_mysql_consul.benchmark_bbs.metrics import actual_lrp_error_rate, error_rate_failures, summarize
-from cf_mysql_consul_tools.release.renderer import InstanceSpec, RenderError, render_job
+from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, ResolveError, SystemResolver
+from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "benchmark-bbs"
 
@@ -65,23 +67,57 @@ def test_error_rate_checks_use_benchmark_bbs_messages() -> None:
     assert actual_lrp_error_rate(summaries) == pytest.approx(7 / 200)
 
 
-def render(tmp_path: Path, **props: object) -> Path:
+LOCK_LINK = Link(instances=(LinkInstance("proxy", 0, "p0", "10.0.0.4"),),
+                 properties={"service_name": "mysql", "consul_domain": "cf.internal"})
+
+
+def render(tmp_path: Path, links: dict[str, Link] | None = None, **props: object) -> Path:
     instance = InstanceSpec(deployment="cf-mysql", name="benchmark-bbs", index=0, id="b0", address="10.0.0.9",
                             ip="10.0.0.9")
-    render_job(JOB, instance=instance, properties={"benchmark-bbs": props}, out_dir=tmp_path)
+    render_job(JOB, instance=instance, properties={"benchmark-bbs": props}, links=links, out_dir=tmp_path)
     return tmp_path
+
+
+def rendered_config(out: Path) -> BenchmarkConfig:
+    return from_mapping(json.loads((out / "config" / "benchmark-bbs.json").read_text()))
 
 
 def test_errand_renders_a_config_the_program_accepts(tmp_path: Path) -> None:
     out = render(tmp_path, database_connection_string="diego:pw@tcp(10.0.0.5:3306)/diego", desired_lrps=50000,
-                 consul_dns="127.0.0.1:8600", retry_delay_millis=250)
-    config = from_mapping(json.loads((out / "config" / "benchmark-bbs.json").read_text()))
+                 retry_delay_millis=250, log_level="debug")
+    config = rendered_config(out)
     assert (config.desired_lrps, config.num_trials, config.retry_delay_seconds) == (50000, 10, 0.25)
-    assert config.consul_dns == "127.0.0.1:8600" and config.consul_service == "mysql.service.consul"
     script = (out / "bin" / "run").read_text()
     assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
     assert "exec /var/vcap/packages/cf-mysql-consul/bin/python -m cf_mysql_consul.benchmark_bbs" in script
+    assert "--log-level debug" in script
     assert (out / "bin" / "run").stat().st_mode & 0o111
+
+
+def test_errand_finds_the_proxy_by_the_name_the_consul_lock_link_gives(tmp_path: Path) -> None:
+    """With the link: <service_name>.service.<consul_domain> through the VM's own resolver, the DSN's port."""
+    config = rendered_config(render(tmp_path, links={"consul-lock": LOCK_LINK},
+                                    database_connection_string="diego:pw@tcp(ignored:6033)/diego"))
+    resolver = resolver_for(config)
+    assert isinstance(resolver, SystemResolver)
+    assert (resolver.name, resolver.port) == ("mysql.service.cf.internal", 6033)
+
+
+def test_errand_without_a_link_uses_the_dsn_or_the_names_it_is_given(tmp_path: Path) -> None:
+    fixed = resolver_for(rendered_config(render(tmp_path / "a", database_connection_string="u:p@tcp(10.0.0.5:3306)/d")))
+    assert isinstance(fixed, FixedResolver) and fixed.candidates() == [("10.0.0.5", 3306)]
+    direct = resolver_for(rendered_config(render(tmp_path / "b", links={"consul-lock": LOCK_LINK},
+                                                 database_connection_string="u:p@tcp(h:3306)/d",
+                                                 consul_service="db.service.consul", consul_dns="127.0.0.1:8600")))
+    assert isinstance(direct, ConsulDnsResolver)
+    assert (direct.service, direct.server, direct.port) == ("db.service.consul", "127.0.0.1", 8600)
+
+
+def test_the_system_resolver_answers_like_the_vm_does() -> None:
+    """localhost through this machine's resolver; a name nobody answers is a ResolveError naming it."""
+    assert SystemResolver("localhost", 3306).candidates() == [("127.0.0.1", 3306)]
+    with pytest.raises(ResolveError, match=r"no-such-name\.invalid through this VM.s resolver"):
+        SystemResolver("no-such-name.invalid").candidates()
 
 
 def test_errand_refuses_bad_properties_at_render_time(tmp_path: Path) -> None:

@@ -209,6 +209,8 @@ AUDIT_LOGS = [cat(p, f) for p in ("proxy/0", "proxy/1")
 KILL_MASTER = (f"{B} ssh MASTER_MYSQL -c 'sudo /var/vcap/bosh/bin/monit unmonitor mariadb_ctrl && "
                "sudo pkill -9 -f \"[m]ysqld\"'")
 START_MASTER = f"{B} ssh MASTER_MYSQL -c 'sudo /var/vcap/bosh/bin/monit start mariadb_ctrl'"
+# Clients resolve mysql.service.consul through a VM's resolver: the Consul server instance's agent on 127.0.0.1:53.
+TUNNEL = f"{B} ssh consul/0 --opts=-N --opts=-L127.0.0.1:LOCAL_PORT:127.0.0.1:53"
 PLANS = {
     "exp1": [INSTANCES,
              f"{B} ssh proxy/0 -c 'sudo /var/vcap/bosh/bin/monit stop consul-lock'", INSTANCES,
@@ -216,16 +218,16 @@ PLANS = {
              KILL_MASTER, START_MASTER, INSTANCES, *AUDIT_LOGS,
              f"{B} ssh proxy/0 -c 'sudo /var/vcap/bosh/bin/monit start consul-lock'", INSTANCES,
              f"{B} ssh proxy/1 -c 'sudo /var/vcap/bosh/bin/monit start consul-lock'", INSTANCES],
-    "exp2": [INSTANCES,
+    "exp2": [INSTANCES, TUNNEL,
              f"{B} ssh ACTIVE_PROXY -c 'sudo /var/vcap/bosh/bin/monit unmonitor proxy && "
              "sudo pkill -9 -f \"[c]f_mysql_consul.proxy\"'",
              f"{B} ssh ACTIVE_PROXY -c 'sudo /var/vcap/bosh/bin/monit start proxy'", INSTANCES, *AUDIT_LOGS],
-    "exp3": [INSTANCES, KILL_MASTER, START_MASTER, INSTANCES, *AUDIT_LOGS],
-    "exp4": [INSTANCES, f"{B} recreate mysql", *AUDIT_LOGS],
-    "exp5": [INSTANCES, f"{B} recreate mysql", *AUDIT_LOGS],
-    "hung-master": [INSTANCES, f"{B} ssh MASTER_MYSQL -c 'sudo pkill -STOP -f \"[m]ysqld\"'",
+    "exp3": [INSTANCES, TUNNEL, KILL_MASTER, START_MASTER, INSTANCES, *AUDIT_LOGS],
+    "exp4": [INSTANCES, TUNNEL, f"{B} recreate mysql", *AUDIT_LOGS],
+    "exp5": [INSTANCES, TUNNEL, f"{B} recreate mysql", *AUDIT_LOGS],
+    "hung-master": [INSTANCES, TUNNEL, f"{B} ssh MASTER_MYSQL -c 'sudo pkill -STOP -f \"[m]ysqld\"'",
                     f"{B} ssh MASTER_MYSQL -c 'sudo pkill -CONT -f \"[m]ysqld\"'", *AUDIT_LOGS],
-    "proxy-vm-loss": [INSTANCES,
+    "proxy-vm-loss": [INSTANCES, TUNNEL,
                       f"{B} ssh ACTIVE_PROXY -c 'sudo /var/vcap/bosh/bin/monit unmonitor all && sudo pkill -9 -f "
                       "\"[c]onsul agent|[c]f_mysql_consul.proxy|[c]f_mysql_consul.lock\"'",
                       f"{B} ssh ACTIVE_PROXY -c 'sudo /var/vcap/bosh/bin/monit start all'", INSTANCES, *AUDIT_LOGS],
@@ -252,6 +254,17 @@ def test_dry_run_scales_the_fault_points_and_runs_nothing(fake_bosh: FakeBosh) -
     assert "# fault kill-proxy at 2000 inserted LRPs: kill active_proxy = ACTIVE_PROXY" in out
     assert "# fault restart-proxy at 3000 inserted LRPs: start ACTIVE_PROXY" in out
     assert fake_bosh.calls() == []  # a dry run never calls bosh, even when it is there
+
+
+def test_dry_run_resolves_the_name_the_consul_domain_makes(tmp_path: Path) -> None:
+    """consul-lock's consul_domain (consul_agent's consul.agent.domain) is the name clients resolve."""
+    ops = tmp_path / "domain.yml"
+    path = "/instance_groups/name=proxy/jobs/name=consul-lock/properties/consul_domain"
+    ops.write_text(yaml.safe_dump([{"type": "replace", "value": "cf.internal", "path": path}]))
+    code, out, err = run_task("experiment.run", "exp2", "--target", "bosh", "--dry-run", "--ops", str(ops))
+    assert code == 0, err
+    assert "clients find it as mysql.service.cf.internal the way the VMs do: consul/0's resolver" in out
+    assert TUNNEL in would_run(out)
 
 
 def test_dry_run_with_the_experiments_ops_file_uses_its_topology() -> None:

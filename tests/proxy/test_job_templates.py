@@ -65,7 +65,8 @@ def test_bpm_and_monit(tmp_path: Path) -> None:
         {
             "name": "proxy",
             "executable": "/var/vcap/packages/cf-mysql-consul/bin/python",
-            "args": ["-m", "cf_mysql_consul.proxy", "--config", "/var/vcap/jobs/proxy/config/proxy.yml"],
+            "args": ["-m", "cf_mysql_consul.proxy", "--config", "/var/vcap/jobs/proxy/config/proxy.yml",
+                     "--log-level", "INFO"],
             "env": {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
             "limits": {"open_files": 65536},
         }

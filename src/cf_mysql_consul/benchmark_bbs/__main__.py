@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -19,14 +20,18 @@ from cf_mysql_consul.benchmark_bbs import report, schema
 from cf_mysql_consul.benchmark_bbs.client import Pool
 from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, from_mapping, split_address
 from cf_mysql_consul.benchmark_bbs.metrics import error_rate_failures
-from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver
+from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver, SystemResolver
 from cf_mysql_consul.benchmark_bbs.workload import Workload
 
 
 def resolver_for(config: BenchmarkConfig) -> Resolver:
-    """Consul DNS when ``consul_dns`` is set, else the configured addresses."""
-    if config.consul_dns:
+    """``consul_service`` asked from ``consul_dns`` when both are set, through this VM's resolver when
+    only the name is (the port is the DSN's), else the configured addresses."""
+    if config.consul_service and config.consul_dns:
         return ConsulDnsResolver(config.consul_dns, config.consul_service)
+    if config.consul_service:
+        return SystemResolver(config.consul_service, split_address(config.database_addresses[0], 3306)[1]
+                              if config.database_addresses else 3306)
     return FixedResolver(config.database_addresses)
 
 
@@ -35,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cf_mysql_consul.benchmark_bbs", description=__doc__)
     parser.add_argument("--config", required=True, type=Path, help="benchmark-bbs JSON config")
     parser.add_argument("--out", type=Path, default=Path("."), help="directory for run.json and timeline.csv")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="level of the messages on stderr (the Ginkgo output goes to stdout)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s benchmark-bbs %(levelname)s %(name)s: %(message)s")
     try:
         config = from_mapping(json.loads(args.config.read_text()))
     except (ConfigError, OSError, json.JSONDecodeError) as exc:
@@ -43,12 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     resolver = resolver_for(config)
+    logging.getLogger("cf_mysql_consul.benchmark_bbs").info("new connections: %s", resolver.describe())
     if config.reseed_database:
-        host, port = resolver.candidates()[0] if config.consul_dns else split_address(config.database_addresses[0],
-                                                                                      3306)
-        with pymysql.connect(host=host, port=port, user=config.database_username, password=config.database_password,
-                             autocommit=True, connect_timeout=10) as conn:
-            schema.recreate(conn, config.database_name)
+        try:
+            host, port = resolver.candidates()[0]
+            with pymysql.connect(host=host, port=port, user=config.database_username,
+                                 password=config.database_password, autocommit=True, connect_timeout=10) as conn:
+                schema.recreate(conn, config.database_name)
+        except (OSError, pymysql.MySQLError) as exc:  # ResolveError is an OSError
+            print(f"benchmark-bbs: cannot recreate the database through {resolver.describe()}: {exc}",
+                  file=sys.stderr)
+            return 1
     pool = Pool(resolver, user=config.database_username, password=config.database_password,
                 database=config.database_name, max_open=config.max_open_connections, attempts=config.attempts,
                 retry_delay=config.retry_delay_seconds, connect_timeout=config.connect_timeout_seconds,

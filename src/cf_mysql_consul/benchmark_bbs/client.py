@@ -16,6 +16,7 @@ Contract (what callers may rely on):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import pymysql
 from cf_mysql_consul.benchmark_bbs.errors import BbsError, classify, is_connection_broken
 from cf_mysql_consul.benchmark_bbs.resolve import ResolveError, Resolver
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Cursor: TypeAlias = Any  # a pymysql cursor (pymysql ships no type hints)
 
@@ -118,6 +120,8 @@ class Pool:
             error.attempts = attempt
             if not error.retryable or attempt == self.attempts:
                 break
+            log.debug("attempt %d of %d failed (%s), retrying in %g s", attempt, self.attempts, error,
+                      self.retry_delay)
             if on_retry is not None:
                 on_retry(error)
             time.sleep(self.retry_delay)

@@ -4,8 +4,9 @@ Keys and defaults mirror benchmark-bbs (``desired_lrps``, ``num_populate_workers
 ``num_reps``, ``num_trials``, ``percent_writes``, ``error_tolerance``,
 ``database_connection_string`` in Go DSN form ``user:pass@tcp(host:port)/db``). Added:
 ``cycle_seconds`` (benchmark-bbs hard-codes a 30 s bulk cycle; the lab default is shorter),
-the BBS client's pool and retry settings, and how new connections find MySQL
-(``database_addresses`` in order, or ``consul_dns`` + ``consul_service``).
+the BBS client's pool and retry settings, and how new connections find MySQL: the name
+``consul_service`` through this machine's resolver, the same name asked from the Consul DNS
+interface at ``consul_dns``, or else ``database_addresses`` in order.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class BenchmarkConfig:
     database_name: str = "diego"
     database_addresses: tuple[str, ...] = ("127.0.0.1:3306",)
     consul_dns: str = ""
-    consul_service: str = "mysql.service.consul"
+    consul_service: str = ""
     max_open_connections: int = 200
     retry_attempts: int = 3
     retry_delay_seconds: float = 0.5
@@ -65,8 +66,10 @@ class BenchmarkConfig:
             raise ConfigError(f"error_tolerance must be a fraction between 0 and 1, got {self.error_tolerance}")
         if self.cycle_seconds <= 0 or self.retry_delay_seconds < 0:
             raise ConfigError("cycle_seconds must be > 0 and retry_delay_seconds >= 0")
-        if not self.database_addresses and not self.consul_dns:
-            raise ConfigError("give database_addresses or consul_dns (host:port of a Consul agent's DNS)")
+        if not self.database_addresses and not self.consul_service:
+            raise ConfigError("give database_addresses or consul_service (e.g. mysql.service.consul)")
+        if self.consul_dns and not self.consul_service:
+            raise ConfigError("consul_dns needs consul_service: the name to ask it for (e.g. mysql.service.consul)")
         for address in (*self.database_addresses, *((self.consul_dns,) if self.consul_dns else ())):
             split_address(address, 0)
         return self

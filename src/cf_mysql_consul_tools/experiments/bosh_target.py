@@ -15,9 +15,13 @@ bosh commands that mirror the lab's:
 - ``rolling_deploy``: ``bosh recreate GROUP`` (drain, stop, new VM, pre-start, start, post-start,
   one instance at a time as the manifest's update block says).
 
-The workload runs on this machine. The audits read MySQL at the nodes' IPs, and the proxies'
-event logs and consul-lock's audit logs through ``bosh ssh -r --json -c 'sudo cat ...'``; their
-monotonic times (another machine's clock) are re-based on this machine's from their wall time.
+The workload runs on this machine and finds the active proxy the way the deployment's VMs do:
+through a VM's own resolver, i.e. its Consul agent's DNS on 127.0.0.1:53 (consul-release sets no
+``client_addr``, so nothing else can ask it). A ``bosh ssh -L`` tunnel to the Consul server
+instance carries the queries, over TCP (SSH forwards no UDP); that instance is never faulted.
+The audits read MySQL at the nodes' IPs, and the proxies' event logs and consul-lock's audit
+logs through ``bosh ssh -r --json -c 'sudo cat ...'``; their monotonic times (another machine's
+clock) are re-based on this machine's from their wall time.
 
 :func:`plan` lists every bosh command of a run in order, running none (``--dry-run``).
 """
@@ -25,6 +29,10 @@ monotonic times (another machine's clock) are re-based on this machine's from th
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +43,7 @@ from typing import Any
 import pymysql
 import yaml
 
+from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, Resolver
 from cf_mysql_consul.galera import SYNCED
 from cf_mysql_consul_tools.experiments import topology
 from cf_mysql_consul_tools.experiments.faults import DEFAULT_PROCESS
@@ -135,6 +144,16 @@ def cat_command(cli: BoshCli, instance: str, path: str) -> BoshCommand:
     """``bosh ssh INSTANCE -r --json -c 'sudo cat PATH'`` (a missing file reads as empty)."""
     return _command(cli, "ssh", instance, "-r", "--json", "-c", f"sudo cat {path} 2>/dev/null || true",
                     description=f"read {path} on {instance}")
+
+
+VM_DNS = "127.0.0.1:53"  # where consul-release's consul_agent serves DNS on every VM (its resolver's first nameserver)
+
+
+def dns_tunnel_command(cli: BoshCli, instance: str, local_port: int | str) -> BoshCommand:
+    """``bosh ssh INSTANCE --opts=-N --opts=-L...``: this machine's 127.0.0.1:LOCAL_PORT reaches the DNS of
+    the instance's own Consul agent, the server its resolver asks first."""
+    return _command(cli, "ssh", instance, "--opts=-N", f"--opts=-L127.0.0.1:{local_port}:{VM_DNS}",
+                    description=f"tunnel to {instance}'s resolver")
 
 
 def recreate_commands(cli: BoshCli, groups: Sequence[str], known: Sequence[str]) -> list[BoshCommand]:
@@ -355,6 +374,8 @@ class BoshTarget:
         self.logs_dir, self.start_timeout, self.poll_interval = logs_dir, start_timeout, poll_interval
         self.outstanding = Outstanding()
         self._quiet = replace(cli, echo=lambda _line: None)  # polls would flood the log
+        self._tunnel: subprocess.Popen[bytes] | None = None
+        self._tunnel_port = 0
 
     @classmethod
     def connect(cls, settings: BoshSettings, *, logs_dir: Path, log: Log = print, **kwargs: Any) -> BoshTarget:
@@ -375,8 +396,47 @@ class BoshTarget:
                     "instances): bring every instance back to running first (bosh start, bosh cck)")
         return cls(settings, cli, deployment, store=store, manifest=manifest, logs_dir=logs_dir, log=log, **kwargs)
 
+    def service_resolver(self, name: str) -> Resolver:
+        """``name`` as the VMs resolve it: their Consul agent's DNS, reached through a ``bosh ssh`` tunnel to
+        the Consul server instance (opened on first use, closed by :meth:`close`), asked over TCP."""
+        if self._tunnel is None or self._tunnel.poll() is not None:
+            self._open_tunnel()
+        return ConsulDnsResolver(f"127.0.0.1:{self._tunnel_port}", name, tcp=True)
+
+    def _open_tunnel(self) -> None:
+        server = topology.consul_server(self.deployment)
+        if server is None:
+            raise BoshTargetError("the deployment runs no consul_agent: clients cannot resolve Consul names; "
+                                  "pass --clients fixed")
+        with socket.socket() as probe:  # a free local port; the tunnel binds it a moment later
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        command = dns_tunnel_command(self.cli, server.name, port)
+        self.log(f"running: {command.line()}")
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.logs_dir / "dns-tunnel.log", "ab") as errors:
+            tunnel = subprocess.Popen([self.cli.cli_path() or "bosh", *command.argv[1:]], cwd=command.cwd,
+                                      stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, start_new_session=True)
+        self._tunnel, self._tunnel_port = tunnel, port
+
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+
+        wait_until(listening, timeout=120, interval=0.5, what=f"the bosh ssh tunnel to {server.name}'s DNS",
+                   abort=lambda: (f"bosh ssh exited with {tunnel.returncode}; see {self.logs_dir / 'dns-tunnel.log'}"
+                                  if tunnel.poll() is not None else None))
+
     def close(self) -> None:
-        """Nothing to release yet."""
+        """Close the DNS tunnel, if one was opened: its session (bosh and the ssh it runs)."""
+        if self._tunnel is not None and self._tunnel.poll() is None:
+            os.killpg(self._tunnel.pid, signal.SIGTERM)
+            try:
+                self._tunnel.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._tunnel.pid, signal.SIGKILL)
+                self._tunnel.wait()
+        self._tunnel = None
 
     # -- the Target interface --------------------------------------------------------------------
 
@@ -554,9 +614,15 @@ def plan(spec: Experiment, settings: BoshSettings, *, clients: str | None = None
     want = clients or topo.clients
     stopped: list[str] = []
     if locks and topo.lock is not False:
-        found = (f"proxies' fixed IPs ({', '.join(proxies)}:3306)" if want == "fixed" else
-                 f"mysql.service.consul through Consul DNS at {_consul_dns(dep)}")
-        out.append(f"# topology: consul-lock elects the active proxy; clients find it as {found}")
+        if want == "fixed":
+            out.append(f"# topology: consul-lock elects the active proxy; clients find it at the proxies' fixed "
+                       f"IPs ({', '.join(proxies)}:3306)")
+        else:
+            server = _consul_server(dep)
+            out += [f"# topology: consul-lock elects the active proxy; clients find it as "
+                    f"{topology.service_dns_name(dep)} the way the VMs do: {server}'s resolver, its Consul agent "
+                    f"on {VM_DNS}, asked over TCP through a tunnel kept open for the run:",
+                    f"would run: {dns_tunnel_command(cli, server, 'LOCAL_PORT').line()}"]
     else:
         if want == "dns":
             raise BoshTargetError("--clients dns needs the consul-lock job (it registers the service) and a "
@@ -593,12 +659,12 @@ def plan(spec: Experiment, settings: BoshSettings, *, clients: str | None = None
     return out
 
 
-def _consul_dns(dep: Deployment) -> str:
+def _consul_server(dep: Deployment) -> str:
     server = topology.consul_server(dep)
     if server is None:
-        raise BoshTargetError("the deployment runs no Consul agent: clients cannot use Consul DNS; "
+        raise BoshTargetError("the deployment runs no consul_agent: clients cannot resolve Consul names; "
                               "pass --clients fixed")
-    return f"{server.address or f'<IP of {server.name}>'}:8600"
+    return server.name
 
 
 def _instance_like(dep: Deployment, name: str, active_proxy: str) -> Instance:

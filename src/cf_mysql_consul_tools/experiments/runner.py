@@ -176,10 +176,11 @@ def keep_logs(lab: Lab, dest: Path) -> Path:
 
 def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Any] | None, heal: Callable[[], None],
                scale: float = 1.0, out: Path | None = None, log: Log = print, display: Hooks | None = None,
-               clients: str | None = None, probe_lrps: int = 0) -> RunResult:
+               clients: str | None = None, probe_lrps: int = 0, resolve: topology.Resolve | None = None) -> RunResult:
     """Run ``spec`` on a deployment that is already up (no lab lifecycle); ``heal()`` afterwards.
 
-    ``deploy(target, groups=..., log=...)`` performs a rolling deploy fault.
+    ``deploy(target, groups=..., log=...)`` performs a rolling deploy fault; ``resolve`` is how the
+    deployment's clients resolve a Consul name (default: the lab's way).
     """
     started = time.monotonic()
     spec = scaled(spec, scale)
@@ -187,14 +188,15 @@ def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Any] |
     out.mkdir(parents=True, exist_ok=True)
     try:
         return _run_on(target, spec, out, log=log, display=display or NoHooks(), clients=clients, deploy=deploy,
-                       started=started, probe_lrps=probe_lrps)
+                       started=started, probe_lrps=probe_lrps, resolve=resolve)
     finally:
         heal()
 
 
 def _run_on(lab: Target, spec: Experiment, out: Path, *, log: Log, display: Hooks, clients: str | None,
-            deploy: Callable[..., Any] | None, started: float, probe_lrps: int) -> RunResult:
-    prepared = topology.prepare(lab, spec, log=log, clients=clients)
+            deploy: Callable[..., Any] | None, started: float, probe_lrps: int,
+            resolve: topology.Resolve | None = None) -> RunResult:
+    prepared = topology.prepare(lab, spec, log=log, clients=clients, resolve=resolve)
     t_since = time.monotonic()
     try:
         config = workload_config(spec, lab, prepared.resolver)

@@ -1,8 +1,10 @@
 """Getting a lab into an experiment's topology, and back.
 
 - **Lock**: when the lab runs the ``consul-lock`` job, it elects the active proxy and clients
-  find it as ``mysql.service.consul`` through a Consul agent's DNS (port 8600). When the
-  experiment wants no lock (``lock: false``), the lock processes are stopped for the run.
+  find it as ``<service_name>.service.<consul_domain>`` (``mysql.service.consul`` by default)
+  through Consul DNS: the way the target's clients ask it (``resolve``; on the lab, the Consul
+  server instance's agent on port 8600 of its own address). When the experiment wants no lock
+  (``lock: false``), the lock processes are stopped for the run.
 - **Fixed address fallback** (no lock job, or ``lock: false``): the runner enables traffic on
   the first listed proxy through its API (``PATCH /v0/cluster trafficEnabled=true``), and
   clients try the listed proxies in order (a standby proxy refuses with an error packet). When
@@ -26,9 +28,12 @@ from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolv
 from cf_mysql_consul_tools.experiments.spec import Experiment
 from cf_mysql_consul_tools.experiments.target import Target
 from cf_mysql_consul_tools.lab.manifest import Deployment, Instance
+from cf_mysql_consul_tools.release.boshcli import REPO_ROOT
+from cf_mysql_consul_tools.release.jobspec import load_job_spec
 
 LOCK_JOBS = ("consul-lock", "consul_lock")
 Log = Callable[[str], None]
+Resolve = Callable[[str], Resolver]  # a Consul DNS name -> how the target's clients resolve it
 
 
 class TopologyError(RuntimeError):
@@ -158,8 +163,26 @@ def consul_dns_address(lab: Target) -> str:
     return f"{server.address}:8600"
 
 
-def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | None = None) -> Prepared:
-    """Put ``lab`` into ``spec``'s topology (see the module docstring)."""
+def lab_resolve(lab: Target) -> Resolve:
+    """How the lab's clients resolve a Consul name: the Consul server instance's agent, asked on port 8600
+    of its own address (the lab's instances share one 127.0.0.1; see the operator guide)."""
+    return lambda name: ConsulDnsResolver(consul_dns_address(lab), name)
+
+
+def service_dns_name(deployment: Deployment) -> str:
+    """``<service_name>.service.<consul_domain>`` as the consul-lock job's properties (or its spec's
+    defaults) make it: the name clients find the active proxy under."""
+    defaults = load_job_spec(REPO_ROOT / "jobs" / "consul-lock").properties
+    props: dict[str, Any] = next((dict(job.properties) for name in LOCK_JOBS for inst in deployment.with_job(name)
+                                  if (job := inst.job(name)) is not None), {})
+    service, domain = (str(props.get(key, defaults[key]["default"])) for key in ("service_name", "consul_domain"))
+    return f"{service}.service.{domain}"
+
+
+def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | None = None,
+            resolve: Resolve | None = None) -> Prepared:
+    """Put ``lab`` into ``spec``'s topology (see the module docstring); ``resolve`` says how clients
+    resolve the service's Consul name (default: the lab's way, :func:`lab_resolve`)."""
     api = ProxyApi(lab)
     topo = spec.topology
     has_lock = lab_has_lock(lab) and bool(lock_processes(lab))
@@ -168,11 +191,10 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
     if not proxies:
         raise TopologyError(f"none of {', '.join(topo.proxies)} is a proxy of this lab")
     if has_lock and topo.lock is not False:
-        service = f"{_service_name(lab)}.service.consul"
         if want == "fixed":
             resolver: Resolver = FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies])
         else:
-            resolver = ConsulDnsResolver(consul_dns_address(lab), service)
+            resolver = (resolve or lab_resolve(lab))(service_dns_name(lab.deployment))
         _wait_one_serving(api, log)
         return Prepared(resolver, "lock", [f"consul-lock elects the active proxy; clients: {resolver.describe()}"])
     prepared = Prepared(FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies]), "fixed")
@@ -196,15 +218,6 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
         prepared.notes.append("no consul-lock in this lab: a stand-in arbiter enables the next live proxy "
                               "when the serving one is gone (until issue 4's lock runs here)")
     return prepared
-
-
-def _service_name(lab: Target) -> str:
-    for job_name in LOCK_JOBS:
-        for inst in lab.deployment.with_job(job_name):
-            job = inst.job(job_name)
-            if job is not None:
-                return str(job.properties.get("service_name", "mysql"))
-    return "mysql"
 
 
 def _wait_one_serving(api: ProxyApi, log: Log, timeout: float = 60) -> None:

@@ -118,7 +118,8 @@ def _run_bosh(definition: spec.Experiment, scaled: spec.Experiment, settings: bo
         with Progress(*columns, console=console, transient=False) as progress:
             result = runner.run_target(definition, target, deploy=bosh_target.rolling_deploy, heal=target.heal,
                                        scale=scale, out=out_dir, clients=clients, display=RichHooks(progress),
-                                       probe_lrps=round(probe_lrps * min(scale, 1)), log=log)
+                                       probe_lrps=round(probe_lrps * min(scale, 1)), log=log,
+                                       resolve=target.service_resolver)
     except bosh_target.BoshTargetError as exc:
         raise TaskFailed(f"the run against deployment {settings.deployment} failed: {exc}") from None
     finally:
