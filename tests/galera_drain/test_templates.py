@@ -65,3 +65,21 @@ def test_invalid_properties_raise_naming_the_property(tmp_path: Path, props: dic
 def test_a_short_start_timeout_is_accepted_with_the_catch_up(tmp_path: Path) -> None:
     out = render(tmp_path, mysql_startup_timeout_seconds=10)
     assert load_config(out / "config" / "galera-drain.json").catch_up.startup_timeout_seconds == 10
+
+
+def test_the_pxc_ops_file_gives_galera_drain_pxc_mysqls_paths_and_no_second_mysqld(tmp_path: Path) -> None:
+    """pxc-release: pxc-mysql's socket, mysqld's pid file and datadir (its my.cnf); no catch-up, since
+    pxc-mysql's own pre-start joins the node; three nodes, as pxc-release has no garbd job."""
+    from cf_mysql_consul_tools.release.opsfile import apply_ops, load_yaml
+
+    manifests = JOB.parents[1] / "manifests"
+    doc = apply_ops(load_yaml(manifests / "cf-mysql-consul.yml"), [manifests / "operations" / "use-pxc-release.yml"])
+    groups = {g["name"]: g for g in doc["instance_groups"]}
+    assert "arbitrator" not in groups and groups["mysql"]["instances"] == 3
+    jobs = {j["name"]: j for j in groups["mysql"]["jobs"]}
+    assert {"pxc-mysql", "galera-agent", "galera-drain", "bpm"} <= set(jobs) and "mysql" not in jobs
+    out = render(tmp_path, **jobs["galera-drain"]["properties"]["galera_drain"])
+    config = load_config(out / "config" / "galera-drain.json")
+    assert config.mysql.socket == "/var/vcap/sys/run/pxc-mysql/mysqld.sock"
+    assert config.mysql.pid_file == "/var/vcap/store/pxc-mysql/mysql.pid"
+    assert config.catch_up.mode == "never" and config.catch_up.datadir == "/var/vcap/store/pxc-mysql"
