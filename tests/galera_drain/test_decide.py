@@ -11,6 +11,7 @@ from cf_mysql_consul.galera_drain.decide import (
     DrainConfig,
     DrainSnapshot,
     NodeStatus,
+    Outcome,
     PeerStatus,
     PostStartConfig,
     ProxyView,
@@ -119,3 +120,21 @@ def test_a_steady_load_is_waited_for_only_max_load_wait_seconds() -> None:
     assert go.action is Action.PROCEED and "steady load" in go.reason and "400 writes/s" in go.reason
     sick = snap(node=replace(SYNCED, writes_per_second=400), peers=(PeerStatus("mysql/1", False, "Joined"),))
     assert decide(sick, 60, cfg).action is Action.WAIT  # cluster health is never skipped before max_wait
+
+
+def test_every_end_of_a_drain_names_its_outcome_and_a_wait_none() -> None:
+    """The outcome is what galera-drain's metrics count: one per PROCEED or FAIL, none while waiting."""
+    busy = replace(SYNCED, writes_per_second=400)
+    down = (PeerStatus("mysql/1", False, "unreachable: connection refused"),)
+    cases = [
+        (decide(snap(quiet_since=1.0), 11.5, CONFIG), Outcome.QUIET),
+        (decide(snap(node=busy), 30, replace(CONFIG, max_load_wait_seconds=30)), Outcome.STEADY_LOAD),
+        (decide(snap(node=busy), 100, CONFIG), Outcome.MAX_WAIT),
+        (decide(snap(node=busy), 100, replace(CONFIG, policy="fail")), Outcome.FAILED),
+        (decide(snap(peers=down, job_shutdown=True), 1, CONFIG), Outcome.PEERS_DOWN),
+        (decide(snap(node=NodeStatus(running=False)), 1, CONFIG), Outcome.NOT_RUNNING),
+        (decide(snap(deployment_deleting=True), 1, CONFIG), Outcome.DELETING),
+    ]
+    for decision, outcome in cases:
+        assert decision.action in (Action.PROCEED, Action.FAIL) and decision.outcome is outcome, decision
+    assert decide(snap(), 1, CONFIG).outcome is None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy
 from cf_mysql_consul_tools.benchmarks.writeload import WriteLoad
@@ -81,8 +82,17 @@ def load(lab: Lab) -> Iterator[WriteLoad]:
     writes.stop()
 
 
+def drains_counted(lab: Lab, node: str, outcome: str) -> float:
+    """``galera_drain_drain_seconds_count{outcome}`` as the node's galera-drain process serves it."""
+    text = requests.get(f"http://{lab.instance(node).address}:9190/metrics", timeout=5).text
+    series = f'galera_drain_drain_seconds_count{{outcome="{outcome}"}}'
+    line = next(ln for ln in text.splitlines() if ln.startswith(series))
+    return float(line.rsplit(" ", 1)[1])
+
+
 def test_drain_waits_under_write_load_and_proceeds_when_it_stops(lab: Lab, load: WriteLoad) -> None:
     healthy_lab = lab
+    counted = drains_counted(lab, "mysql/1", "quiet")
     first, err = drain(healthy_lab, "mysql/1", "job_changed", "hash_changed", "mysql", "galera-drain")
     assert first < 0 and "write load too high" in err
     again, err = drain(healthy_lab, "mysql/1", "job_check_status", "hash_unchanged", "mysql", "galera-drain")
@@ -92,6 +102,7 @@ def test_drain_waits_under_write_load_and_proceeds_when_it_stops(lab: Lab, load:
     assert outputs[-1] == 0 and all(o < 0 for o in outputs[:-1])
     log = (healthy_lab.instance_dir(healthy_lab.instance("mysql/1")) / "sys/log/galera-drain/drain.log").read_text()
     assert any("load quiet for" in line for line in log.splitlines()[-2:])  # then the stop record
+    assert drains_counted(lab, "mysql/1", "quiet") == counted + 1  # the job's metrics process counted it
 
 
 def test_drain_waits_while_another_node_is_not_synced(lab: Lab) -> None:

@@ -11,6 +11,9 @@ from cf_mysql_consul.galera_drain.cluster import Peer, ProxyApiTarget
 from cf_mysql_consul.galera_drain.decide import DrainConfig, PostStartConfig
 from cf_mysql_consul.galera_drain.node import MySQLTarget
 
+EVENTS_PATH = "/var/vcap/store/galera-drain/events.jsonl"  # what the hooks did, for the metrics process
+LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}  # the logging module's numbers
+
 
 class ConfigError(ValueError):
     """The config file is missing or invalid; the message names the key."""
@@ -44,6 +47,10 @@ class JobConfig:
     state_path: str
     log_path: str
     catch_up: CatchUpConfig = CatchUpConfig()
+    events_path: str = EVENTS_PATH
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = 9190
+    log_level: str = "info"
 
 
 def _get(raw: dict[str, Any], dotted: str) -> Any:
@@ -90,6 +97,13 @@ def parse_config(raw: dict[str, Any]) -> JobConfig:
             max_load_wait_seconds=float(drain_raw.get("max_load_wait_seconds", 120.0)),
         )
         drain.validate()
+        level = str(raw.get("log_level", "info"))
+        if level not in LOG_LEVELS:
+            raise ConfigError(f"galera_drain.log_level must be {', '.join(LOG_LEVELS)}, got {level!r}")
+        metrics = raw.get("metrics") or {}
+        port = int(metrics.get("port", 9190))
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"galera_drain.metrics_port must be a TCP port (1-65535), got {port}")
         api = _get(raw, "switchover")
         return JobConfig(
             node_name=str(_get(raw, "node_name")),
@@ -106,6 +120,10 @@ def parse_config(raw: dict[str, Any]) -> JobConfig:
             state_path=str(_get(raw, "state_path")),
             log_path=str(_get(raw, "log_path")),
             catch_up=_catch_up(raw.get("pre_start") or {}),
+            events_path=str(raw.get("events_path", EVENTS_PATH)),
+            metrics_address=str(metrics.get("address", "127.0.0.1")),
+            metrics_port=port,
+            log_level=level,
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):

@@ -39,6 +39,18 @@ class Action(Enum):
     FAIL = "fail"  # exit 1 with the reason: BOSH fails the deploy
 
 
+class Outcome(Enum):
+    """Why a drain ended (a PROCEED or FAIL verdict): what its metrics count."""
+
+    QUIET = "quiet"  # cluster healthy, load quiet for quiet_seconds
+    STEADY_LOAD = "steady_load"  # cluster healthy, the load never eased within max_load_wait_seconds
+    MAX_WAIT = "max_wait"  # max_wait passed, proceeding anyway
+    FAILED = "failed"  # max_wait passed, the policy says fail
+    PEERS_DOWN = "peers_down"  # job_shutdown with every other data node already down
+    NOT_RUNNING = "not_running"  # mysqld was not running: nothing to drain
+    DELETING = "deleting"  # the deployment is being deleted
+
+
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
     """The local node as its status counters show it over one short sample."""
@@ -130,6 +142,7 @@ class Decision:
     wait_seconds: int = 0
     quiet_since: float | None = None
     switch_to: str | None = None
+    outcome: Outcome | None = None  # set on PROCEED and FAIL
 
     @property
     def drain_output(self) -> int:
@@ -169,9 +182,10 @@ def decide(snapshot: DrainSnapshot, now: float, config: DrainConfig) -> Decision
     node = snapshot.node
     wait = config.poll_seconds
     if not node.running:
-        return Decision(Action.PROCEED, "mysqld is not running: nothing to drain")
+        return Decision(Action.PROCEED, "mysqld is not running: nothing to drain", outcome=Outcome.NOT_RUNNING)
     if snapshot.deployment_deleting:
-        return Decision(Action.PROCEED, "the deployment is being deleted: not waiting for the cluster")
+        return Decision(Action.PROCEED, "the deployment is being deleted: not waiting for the cluster",
+                        outcome=Outcome.DELETING)
 
     blocker = _blocker(snapshot)
     excess = _load_excess(node, config) if blocker is None else []
@@ -185,15 +199,16 @@ def decide(snapshot: DrainSnapshot, now: float, config: DrainConfig) -> Decision
             not p.healthy and "unreachable" in p.detail for p in snapshot.peers)
         if config.policy == "proceed" or (snapshot.job_shutdown and every_peer_down):
             return Decision(Action.PROCEED, f"max_wait {config.max_wait_seconds:g} s passed ({why}): proceeding "
-                                            f"(galera_drain.max_wait_policy {config.policy})")
+                                            f"(galera_drain.max_wait_policy {config.policy})", outcome=Outcome.MAX_WAIT)
         return Decision(Action.FAIL, f"max_wait {config.max_wait_seconds:g} s passed and {why}; not stopping "
                                      f"{snapshot.node_name} (galera_drain.max_wait_policy: fail). Fix the cluster "
-                                     f"or lower the load, then deploy again")
+                                     f"or lower the load, then deploy again", outcome=Outcome.FAILED)
 
     if blocker is not None:
         if snapshot.job_shutdown and snapshot.peers and all("unreachable" in p.detail for p in snapshot.peers):
             return Decision(Action.PROCEED, "job_shutdown and every other data node is already down: "
-                                            "a whole-deployment stop, nothing left to protect")
+                                            "a whole-deployment stop, nothing left to protect",
+                            outcome=Outcome.PEERS_DOWN)
         return Decision(Action.WAIT, blocker, wait, None)
 
     if config.switchover and snapshot.proxy.active_backend == snapshot.node_name:
@@ -215,7 +230,7 @@ def decide(snapshot: DrainSnapshot, now: float, config: DrainConfig) -> Decision
             return Decision(Action.PROCEED, f"write load stayed high for {elapsed:.0f} s ({'; '.join(excess)}): a "
                                             f"steady load, waiting longer only grows what the node must catch up "
                                             f"on; cluster healthy, proceeding (galera_drain.max_load_wait_seconds "
-                                            f"{config.max_load_wait_seconds:g})")
+                                            f"{config.max_load_wait_seconds:g})", outcome=Outcome.STEADY_LOAD)
         return Decision(Action.WAIT, "write load too high: " + "; ".join(excess), wait, None)
     assert quiet_since is not None
     quiet_for = now - quiet_since
@@ -224,7 +239,7 @@ def decide(snapshot: DrainSnapshot, now: float, config: DrainConfig) -> Decision
                         min(wait, max(1, int(config.quiet_seconds - quiet_for + 0.999))), quiet_since)
     return Decision(Action.PROCEED, f"cluster healthy and load quiet for {quiet_for:.0f} s "
                                     f"({node.writes_per_second:.0f} writes/s, receive queue {node.recv_queue}): "
-                                    f"stopping after {elapsed:.0f} s", 0, quiet_since)
+                                    f"stopping after {elapsed:.0f} s", 0, quiet_since, outcome=Outcome.QUIET)
 
 
 # ---- post-start ------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cf_mysql_consul.galera_drain import cluster, node
-from cf_mysql_consul.galera_drain.config import ConfigError, JobConfig, load_config
+from cf_mysql_consul.galera_drain import cluster, events, node
+from cf_mysql_consul.galera_drain.config import LOG_LEVELS, ConfigError, JobConfig, load_config
 from cf_mysql_consul.galera_drain.decide import Action, Decision, DrainSnapshot, NodeStatus, ProxyView, decide
 
 
@@ -72,18 +72,30 @@ def switchover(config: JobConfig, decision: Decision, proxy: ProxyView) -> str:
     try:
         answer = cluster.request_switchover(config.proxies, proxy.active_proxy, decision.switch_to)
     except cluster.SwitchoverError as exc:
-        return f"switchover request failed ({exc}); will ask again"
+        note = f"switchover request failed ({exc}); will ask again"
+        events.record(config, events.SWITCHOVER, note, result="request_failed", to=decision.switch_to)
+        return note
     active = (answer.get("activeBackend") or {}).get("name")
-    return f"asked {proxy.active_proxy} at an instant with {moment}; it now serves from {active}"
+    note = f"asked {proxy.active_proxy} at an instant with {moment}; it now serves from {active}"
+    events.record(config, events.SWITCHOVER, note, result="requested", to=decision.switch_to)
+    return note
 
 
 class Logger:
-    """One line per event to stderr and the job's drain log."""
+    """One line per event to stderr and the job's drain log, at or above ``galera_drain.log_level``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, level: str = "info") -> None:
         self.path = path
+        self.threshold = LOG_LEVELS[level]
 
-    def __call__(self, text: str) -> None:
+    def debug(self, text: str) -> None:
+        """A detail for troubleshooting (log_level debug)."""
+        self(text, level="debug")
+
+    def __call__(self, text: str, *, level: str = "info") -> None:
+        """Write ``text`` unless ``level`` is below the threshold."""
+        if LOG_LEVELS[level] < self.threshold:
+            return
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} galera-drain: {text}"
         print(line, file=sys.stderr, flush=True)
         try:
@@ -96,7 +108,7 @@ class Logger:
 
 def run(config: JobConfig, bosh_args: list[str], env: dict[str, str], *, now: float | None = None) -> tuple[int, int]:
     """One drain invocation: returns (integer to print, exit code)."""
-    log = Logger(config.log_path)
+    log = Logger(config.log_path, config.log_level)
     now = time.time() if now is None else now
     mode = bosh_args[0] if bosh_args else "job_changed"
     state = load_state(config.state_path, fresh=mode != "job_check_status", now=now)
@@ -110,6 +122,13 @@ def run(config: JobConfig, bosh_args: list[str], env: dict[str, str], *, now: fl
     snapshot = take_snapshot(config, state, job_shutdown=bool(state.get("job_shutdown")),
                              deleting=env.get("BOSH_DEPLOYMENT_NEXT_STATE") == "delete")
     decision = decide(snapshot, now, config.drain)
+    node_status = snapshot.node
+    log.debug(f"snapshot: {node_status.state}, ready {node_status.ready}, cluster {node_status.cluster_status} of "
+              f"{node_status.cluster_size}, {node_status.writes_per_second:.1f} writes/s, receive queue "
+              f"{node_status.recv_queue}, flow control {node_status.flow_control_paused:.2f}, "
+              f"{node_status.threads_running} threads running; peers: "
+              + ("; ".join(f"{p.name} {'healthy' if p.healthy else 'unhealthy'} ({p.detail})" for p in snapshot.peers)
+                 or "none") + f"; active proxy {snapshot.proxy.active_proxy} on {snapshot.proxy.active_backend}")
     note = ""
     if decision.action is Action.SWITCHOVER:
         note = "; " + switchover(config, decision, snapshot.proxy)
@@ -118,6 +137,9 @@ def run(config: JobConfig, bosh_args: list[str], env: dict[str, str], *, now: fl
     state["last"] = decision.reason
     save_state(config.state_path, state)
     log(f"[{state['calls']}, {now - snapshot.started_at:.0f}s] {decision.action.value}: {decision.reason}{note}")
+    if decision.outcome is not None:
+        events.record(config, events.DRAIN, decision.reason, outcome=decision.outcome.value,
+                      seconds=round(now - snapshot.started_at, 3))
     if decision.action is Action.FAIL:
         return 0, 1
     if decision.action is Action.PROCEED and snapshot.node.running:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from cf_mysql_consul.galera_drain import node
+from cf_mysql_consul.galera_drain import events, node
 from cf_mysql_consul.galera_drain.config import ConfigError, JobConfig, load_config
 from cf_mysql_consul.galera_drain.decide import PostStartDecision, decide_post_start
 from cf_mysql_consul.galera_drain.drain import Logger
@@ -24,7 +24,7 @@ from cf_mysql_consul.galera_drain.drain import Logger
 
 def wait_rejoined(config: JobConfig, *, poll_seconds: float = 0.5, note_every: float = 10.0) -> PostStartDecision:
     """Poll the local node until ``decide_post_start`` says done or failed."""
-    log = Logger(config.log_path)
+    log = Logger(config.log_path, config.log_level)
     started = time.monotonic()
     last_note = started
     last_reason = ""
@@ -62,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"galera-drain post-start: {exc}", file=sys.stderr)
         return 1
     Path(config.state_path).unlink(missing_ok=True)
+    started = time.monotonic()
     verdict = wait_rejoined(config)
-    log = Logger(config.log_path)
+    waited = round(time.monotonic() - started, 3)
+    events.record(config, events.POST_START, verdict.reason, outcome="rejoined" if verdict.done else "timed_out",
+                  seconds=waited)
+    log = Logger(config.log_path, config.log_level)
     if verdict.done:
         uptime = node.uptime_seconds(config.mysql)
         log(f"post-start: rejoined: {verdict.reason}; mysqld up {uptime if uptime is not None else '?'} s")

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"galera-drain pre-start: {exc}", file=sys.stderr)
         return 1
-    log = Logger(config.log_path)
+    log = Logger(config.log_path, config.log_level)
     cu = config.catch_up
     if node.pid_alive(config.mysql.pid_file):
         log("pre-start: mysqld is already running: nothing to do")
