@@ -22,3 +22,21 @@ def test_properties_doc_lists_every_property_of_every_job() -> None:
         assert f"## {spec.name}\n" in text
         for name in spec.properties:
             assert f"| `{name}` |" in text, f"{spec.name}: {name}"
+
+
+def test_every_relative_link_of_the_readme_and_docs_exists() -> None:
+    """The README and docs point only into the repository, and every file or section they point at exists."""
+    import re
+
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = page.read_text()
+        assert "shared/DESIGN.md" not in text and "steering repo" not in text, page.name
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            assert not target.startswith(("http://", "https://")), f"{page.name} links outside: {target}"
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            assert resolved.exists(), f"{page.name}: {target} does not exist"
+            if anchor and resolved.suffix == ".md":
+                headings = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                            for h in re.findall(r"^#+ (.+)$", resolved.read_text(), flags=re.M)}
+                assert anchor in headings, f"{page.name}: no section #{anchor} in {resolved.name}"
