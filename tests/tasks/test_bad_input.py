@@ -61,6 +61,12 @@ faults: [{id: k, at: {inserted: 10}, action: kill, target: active_proxy}]
     (["bench.failover", "--galera-options", "evs.suspect_timeout"], "is not NAME=VALUE"),
     (["lab.logs", "mysql/0", "--lines", "0"], "--lines must be at least 1, got 0"),
     (["lab.deploy"], "--rolling is required"),
+    # The old dry-run letters (-y, -r, -d) no longer mean dry-run, nor fall through to invoke's own
+    # flags (-d was --debug there: release.upload -d would have uploaded).
+    (["release.create", "-d"], "No idea what '-d' is!; see ./inv --help release.create"),
+    (["release.upload", "-d"], "No idea what '-d' is!"),
+    (["bosh.errand", "-r"], "No idea what '-r' is!"),
+    (["bosh.deploy", "-y"], "No idea what '-y' is!"),
 ])
 def test_bad_option_values(args: list[str], says: str) -> None:
     assert says in refused(*args)

@@ -11,6 +11,7 @@ import sys
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit, ParseError
+from invoke.parser.argument import Argument
 from invoke.program import Program
 
 from cf_mysql_consul_tools.tasks import bench, bosh, experiment, lab, release, test
@@ -28,7 +29,16 @@ def build_namespace() -> Collection:
 
 
 class TaskProgram(Program):
-    """invoke's ``Program`` whose parse errors exit 2 with the task's help named."""
+    """invoke's ``Program`` whose parse errors exit 2 with the task's help named, and whose own flags
+    are long only (``-h`` aside): invoke would otherwise read a short flag that a task does not have
+    as one of its own (``release.upload -d`` as ``--debug``, running the upload)."""
+
+    def core_args(self) -> list[Argument]:
+        """invoke's core flags with their short names dropped, but ``-h`` for ``--help``."""
+        return [Argument(names=tuple(n for n in arg.names if len(n) > 1 or n == "h"), kind=arg.kind,
+                         default=arg.default, help=arg.help, positional=arg.positional, optional=arg.optional,
+                         incrementable=arg.incrementable, attr_name=arg.attr_name)
+                for arg in super().core_args()]
 
     def parse_core(self, argv: list[str] | None) -> None:
         """Core flags (``--list``, ``--help``...); a bad one is a usage error."""
