@@ -36,7 +36,7 @@ def render(tmp_path: Path, **properties: Any) -> Path:
 def test_defaults_render_into_a_valid_config(tmp_path: Path) -> None:
     config, margins = load_config(render(tmp_path))
     assert config.instance_name == "proxy/1" and config.key == "service/mysql/leader"
-    assert config.service_id == "mysql-proxy-1"
+    assert config.service_id == "mysql-proxy-1" and config.dns_name == "mysql.service.consul"
     assert (config.consul_address, config.consul_port) == ("127.0.0.1", 8500)  # where consul-release's agent listens
     assert (config.proxy.address, config.proxy.api_port, config.proxy.api_username) == ("127.0.10.5", 8080, "admin")
     assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 4

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("invalid config, refusing to start: %s", exc)
         print(f"consul-lock: invalid config, refusing to start: {exc}", file=sys.stderr)
         return 2
-    log.info("config ok: key %s, %s", config.key, margins.describe())
+    log.info("config ok: key %s, clients find the active proxy as %s, %s", config.key, config.dns_name,
+             margins.describe())
     if args.check:
         print(f"consul-lock: config ok; {margins.describe()}")
         return 0

@@ -42,6 +42,7 @@ class LockConfig:
     consul_address: str
     consul_port: int
     service_name: str
+    consul_domain: str
     key_prefix: str
     check_interval_seconds: float
     drain_timeout_seconds: float
@@ -58,6 +59,11 @@ class LockConfig:
     def key(self) -> str:
         """The lock key: ``<key_prefix>/<service_name>/leader``."""
         return f"{self.key_prefix.strip('/')}/{self.service_name}/leader"
+
+    @property
+    def dns_name(self) -> str:
+        """The name clients resolve to find the active proxy, e.g. ``mysql.service.consul``."""
+        return f"{self.service_name}.service.{self.consul_domain}"
 
     @property
     def service_id(self) -> str:
@@ -164,6 +170,7 @@ def parse_config(raw: object) -> tuple[LockConfig, Margins]:
         consul_address=_address(raw, "consul_address"),
         consul_port=_port(raw, "consul_port", 8500),
         service_name=service,
+        consul_domain=_get(raw, "consul_domain", str, "consul").strip(".") or "consul",
         key_prefix=_get(raw, "key_prefix", str, "service"),
         check_interval_seconds=interval,
         drain_timeout_seconds=_number(raw, "drain_timeout_seconds", 10),
