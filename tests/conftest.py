@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from cf_mysql_consul_tools.lab import Lab
-from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 # Overridable so that two test runs on one machine (two developers' checkouts) never share a lab.
@@ -21,19 +20,11 @@ TEST_LAB_ROOT = Path(os.environ.get("LAB_TEST_ROOT", REPO / ".lab-test"))
 TEST_PREFIX = os.environ.get("LAB_TEST_PREFIX", "127.0.20.")
 
 
-def relocated_manifest(
-    dest: Path, *, source: Path = DEFAULT_MANIFEST, old: str = "127.0.10.", prefix: str = TEST_PREFIX
-) -> Path:
-    """A copy of ``source`` with its ``old``.x addresses moved to ``prefix``.x."""
-    dest.write_text(source.read_text().replace(old, prefix))
-    return dest
-
-
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab() -> Iterator[Lab]:
     """The session's shared lab, up and healthy; torn down (and purged) at the end."""
-    manifest = relocated_manifest(tmp_path_factory.mktemp("manifest") / "lab.yml")
-    the_lab = Lab.from_manifest(manifest, root=TEST_LAB_ROOT / "shared", log=lambda line: print(f"lab: {line}"))
+    the_lab = Lab.from_manifest(address_prefix=TEST_PREFIX, root=TEST_LAB_ROOT / "shared",
+                                log=lambda line: print(f"lab: {line}"))
     the_lab.down(purge=True)  # whatever a crashed earlier run left behind
     the_lab.up()
     yield the_lab

@@ -14,7 +14,7 @@ from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, f
 from cf_mysql_consul.benchmark_bbs.errors import classify
 from cf_mysql_consul.benchmark_bbs.metrics import actual_lrp_error_rate, error_rate_failures, summarize
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, ResolveError, SystemResolver
-from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
+from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "benchmark-bbs"
 

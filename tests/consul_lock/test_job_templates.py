@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cf_mysql_consul.consul_lock.config import load_config
-from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
+from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "consul-lock"
 INSTANCE = InstanceSpec(deployment="cf-mysql", name="proxy", index=1, id="p1", address="127.0.10.5", ip="127.0.10.5")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cf_mysql_consul_tools.experiments.bosh_target import BoshSettings, BoshTarget, deployment_view, manifest_view
+from cf_mysql_consul_tools.experiments.bosh_target import BoshSettings, BoshTarget, load_deployment
 from cf_mysql_consul_tools.experiments.topology import service_dns_name
 from cf_mysql_consul_tools.lab.standins import CONSUL_BIN
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -64,10 +64,9 @@ exec socat TCP-LISTEN:$local_port,bind=127.0.0.1,reuseaddr,fork TCP:{host}:{port
 
 def test_the_service_resolves_through_the_tunnel_to_the_vms_agent(tmp_path: Path, consul_agent: str) -> None:
     settings = BoshSettings(manifest=REPO / "manifests" / "cf-mysql-consul.yml", vars_store=tmp_path / "vars.yml")
-    manifest = manifest_view(settings)
-    deployment = deployment_view(manifest, {}, None, settings=settings)
+    deployment = load_deployment(settings, None)  # the manifest as a dry run sees it: no vars store needed
     cli = BoshCli(executable=str(fake_bosh(tmp_path, consul_agent)), echo=lambda _line: None)
-    target = BoshTarget(settings, cli, deployment, store={}, manifest=manifest, logs_dir=tmp_path / "logs",
+    target = BoshTarget(settings, cli, deployment, manifest=deployment, logs_dir=tmp_path / "logs",
                         log=lambda _line: None)
     name = service_dns_name(deployment)
     assert name == "mysql.service.consul"  # consul-lock's consul_domain, as the manifest sets it

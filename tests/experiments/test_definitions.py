@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from cf_mysql_consul.benchmark_bbs.metrics import summarize
+from cf_mysql_consul_tools.bosh.ops import apply_ops
 from cf_mysql_consul_tools.experiments import spec
 from cf_mysql_consul_tools.experiments.audit import Check
 from cf_mysql_consul_tools.experiments.faults import FaultRecord
-from cf_mysql_consul_tools.experiments.opsfile import OpsError, apply
 from cf_mysql_consul_tools.experiments.verdict import decide
 
 
@@ -41,16 +41,20 @@ def test_bad_definitions_name_the_field() -> None:
         spec.parse({"name": "x", "faults": [{"action": "kill", "target": "mysql/0", "at": {}}]})
 
 
-def test_ops_file_remove_and_replace() -> None:
-    manifest = {"instance_groups": [{"name": "proxy", "jobs": [{"name": "proxy"}, {"name": "consul-lock"}]}]}
-    out = apply(manifest, [{"type": "remove", "path": "/instance_groups/name=proxy/jobs/name=consul-lock?"},
-                           {"type": "remove", "path": "/instance_groups/name=proxy/jobs/name=absent?"},
-                           {"type": "replace", "path": "/instance_groups/name=proxy/instances", "value": 3},
-                           {"type": "replace", "path": "/instance_groups/name=proxy/jobs/-", "value": {"name": "x"}}])
+def test_topology_ops_are_go_patch_operations_checked_when_the_definition_loads() -> None:
+    manifest = {"instance_groups": [{"name": "proxy", "instances": 2,
+                                     "jobs": [{"name": "proxy"}, {"name": "consul-lock"}]}]}
+    exp = spec.parse({"name": "x", "topology": {"ops": [
+        {"type": "remove", "path": "/instance_groups/name=proxy/jobs/name=consul-lock?"},
+        {"type": "remove", "path": "/instance_groups/name=proxy/jobs/name=absent?"},
+        {"type": "replace", "path": "/instance_groups/name=proxy/instances", "value": 3},
+        {"type": "replace", "path": "/instance_groups/name=proxy/jobs/-", "value": {"name": "x"}}]}})
+    out = apply_ops(manifest, exp.topology.ops)
     assert out["instance_groups"][0] == {"name": "proxy", "jobs": [{"name": "proxy"}, {"name": "x"}], "instances": 3}
     assert len(manifest["instance_groups"][0]["jobs"]) == 2  # the input is untouched
-    with pytest.raises(OpsError, match="no element"):
-        apply(manifest, [{"type": "remove", "path": "/instance_groups/name=mysql"}])
+    with pytest.raises(spec.SpecError, match=r"x.yml: topology.ops: Remove operation \[0\]: Cannot specify value"):
+        spec.parse({"name": "x", "topology": {"ops": [{"type": "remove", "path": "/a", "value": 1}]}},
+                   Path("x.yml"))
 
 
 def fault(ok: bool = True) -> FaultRecord:

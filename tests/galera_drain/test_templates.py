@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cf_mysql_consul.galera_drain.config import load_config
-from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
+from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "galera-drain"
 INSTANCE = InstanceSpec(deployment="cf-mysql", name="mysql", index=1, id="m1", address="127.0.10.2", ip="127.0.10.2")
@@ -70,10 +70,12 @@ def test_a_short_start_timeout_is_accepted_with_the_catch_up(tmp_path: Path) -> 
 def test_the_pxc_ops_file_gives_galera_drain_pxc_mysqls_paths_and_no_second_mysqld(tmp_path: Path) -> None:
     """pxc-release: pxc-mysql's socket, mysqld's pid file and datadir (its my.cnf); no catch-up, since
     pxc-mysql's own pre-start joins the node; three nodes, as pxc-release has no garbd job."""
-    from cf_mysql_consul_tools.release.opsfile import apply_ops, load_yaml
+    from cf_mysql_consul_tools.bosh.manifest import interpolate
+    from cf_mysql_consul_tools.bosh.variables import VarsStore
 
     manifests = JOB.parents[1] / "manifests"
-    doc = apply_ops(load_yaml(manifests / "cf-mysql-consul.yml"), [manifests / "operations" / "use-pxc-release.yml"])
+    doc = interpolate(manifests / "cf-mysql-consul.yml", [manifests / "operations" / "use-pxc-release.yml"],
+                      store=VarsStore(placeholders=True))
     groups = {g["name"]: g for g in doc["instance_groups"]}
     assert "arbitrator" not in groups and groups["mysql"]["instances"] == 3
     jobs = {j["name"]: j for j in groups["mysql"]["jobs"]}

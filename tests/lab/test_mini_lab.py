@@ -5,6 +5,7 @@ and ``down`` leaving nothing behind."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,28 +14,27 @@ import pytest
 import requests
 import yaml
 
+from cf_mysql_consul_tools.bosh.render import RenderError
 from cf_mysql_consul_tools.lab import Lab, LabError, standins
-from cf_mysql_consul_tools.release.renderer import RenderError
-from tests.conftest import relocated_manifest
+from tests.conftest import TEST_LAB_ROOT
 
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MINI = FIXTURES / "mini.yml"
-ROOT = Path(__file__).resolve().parents[2] / ".lab-test"
+# The module's mini lab, and the private labs single tests bring up beside it (so a test's own lab
+# never meets the module's): overridable, so that two checkouts' runs on one machine never share one.
+MINI_PREFIX = os.environ.get("LAB_MINI_PREFIX", "127.0.21.").rstrip(".")
+PRIVATE_PREFIX = os.environ.get("LAB_MINI_PRIVATE_PREFIX", "127.0.22.").rstrip(".")
 
 
-def mini_lab(name: str, manifest: Path = MINI) -> Lab:
-    return Lab.from_manifest(manifest, root=ROOT / name, jobs_dirs=[FIXTURES / "jobs"], log=print)
-
-
-def private_manifest(tmp_path: Path) -> Path:
-    """The mini deployment on 127.0.22.x, so a test's own lab never meets the module's."""
-    return relocated_manifest(tmp_path / "mini.yml", source=MINI, old="127.0.21.", prefix="127.0.22.")
+def mini_lab(name: str, manifest: Path = MINI, prefix: str = PRIVATE_PREFIX) -> Lab:
+    return Lab.from_manifest(manifest, address_prefix=prefix, root=TEST_LAB_ROOT / name,
+                             jobs_dirs=[FIXTURES / "jobs"], log=print)
 
 
 def edited_manifest(tmp_path: Path, edit: dict[str, object]) -> Path:
-    raw = yaml.safe_load(private_manifest(tmp_path).read_text())
+    raw = yaml.safe_load(MINI.read_text())
     web = next(g for g in raw["instance_groups"] if g["name"] == "web")
     web["jobs"][0].update(edit)
     path = tmp_path / "mini.yml"
@@ -44,7 +44,7 @@ def edited_manifest(tmp_path: Path, edit: dict[str, object]) -> Path:
 
 @pytest.fixture(scope="module")
 def mini() -> Iterator[Lab]:
-    lab = mini_lab("mini")
+    lab = mini_lab("mini", prefix=MINI_PREFIX)
     lab.down(purge=True)
     lab.up()
     yield lab
@@ -85,7 +85,7 @@ def test_unknown_instance_is_named(mini: Lab) -> None:
 
 
 def test_down_leaves_no_process_behind(tmp_path: Path) -> None:
-    lab = mini_lab("down-check", private_manifest(tmp_path))
+    lab = mini_lab("down-check")
     lab.down(purge=True)
     try:
         lab.up()
@@ -120,13 +120,13 @@ def test_missing_required_property_fails_at_render_naming_it(tmp_path: Path) -> 
 
 
 def test_port_in_use_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
-    lab = mini_lab("busy-port", private_manifest(tmp_path))
+    lab = mini_lab("busy-port")
     lab.down(purge=True)
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # garbd's old links may be in TIME_WAIT
-        squatter.bind(("127.0.22.1", 4567))
+        squatter.bind((f"{PRIVATE_PREFIX}.1", 4567))
         squatter.listen()
-        with pytest.raises(LabError, match=r"db/0: port 127\.0\.22\.1:4567 is already in use"):
+        with pytest.raises(LabError, match=rf"db/0: port {re.escape(PRIVATE_PREFIX)}\.1:4567 is already in use"):
             lab.up()
     assert lab.alive_pids() == []
     lab.down(purge=True)
@@ -136,7 +136,7 @@ def test_missing_debian_package_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pa
     # A fake: an installed binary cannot be made to vanish for one test, so the path is redirected.
     monkeypatch.setitem(standins.REQUIRED_BINARIES, "mysql", ("/nonexistent/mariadbd", "mariadb-server"))
     with pytest.raises(RuntimeError, match=r"Debian package mariadb-server.*Run \./inv once"):
-        mini_lab("no-pkg", private_manifest(tmp_path)).up()
+        mini_lab("no-pkg").up()
 
 
 def test_galera_provider_options_reach_mariadbd_and_garbd(mini: Lab) -> None:
@@ -151,7 +151,7 @@ def test_galera_provider_options_reach_mariadbd_and_garbd(mini: Lab) -> None:
 
 
 def test_a_malformed_galera_option_is_named(tmp_path: Path) -> None:
-    raw = yaml.safe_load(private_manifest(tmp_path).read_text())
+    raw = yaml.safe_load(MINI.read_text())
     db = next(g for g in raw["instance_groups"] if g["name"] == "db")
     db["jobs"][0]["properties"]["cf_mysql"]["mysql"]["galera_provider_options"] = {"evs.suspect_timeout": "PT1S;x"}
     path = tmp_path / "bad.yml"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from cf_mysql_consul_tools.bosh.manifest import ManifestError
 from cf_mysql_consul_tools.lab.lab import Lab, LabError
-from cf_mysql_consul_tools.lab.manifest import ManifestError, load_manifest
+from cf_mysql_consul_tools.lab.manifest import load_lab_deployment
 from cf_mysql_consul_tools.lab.partitions import Cut, Member, PartitionError, cgroup2_root, lab_tag, ruleset
 
 A = Member(1, "127.0.9.1", "cf-mysql-consul-lab-00ab/a-0")
@@ -70,7 +71,7 @@ def test_cut_describes_its_sides() -> None:
 
 
 def test_instances_are_named_by_instance_group_or_both(tmp_path: Path) -> None:
-    lab = Lab(load_manifest(), root=tmp_path)
+    lab = Lab(load_lab_deployment(), root=tmp_path)
     assert [i.name for i in lab.select("consul")] == ["consul/0", "consul/1", "consul/2"]
     assert [i.name for i in lab.select("mysql/1, arbitrator")] == ["mysql/1", "arbitrator/0"]
     assert [i.name for i in lab.select(["proxy", "proxy/0"])] == ["proxy/0", "proxy/1"]
@@ -79,7 +80,7 @@ def test_instances_are_named_by_instance_group_or_both(tmp_path: Path) -> None:
 
 
 def test_a_partition_needs_two_disjoint_sides(tmp_path: Path) -> None:
-    lab = Lab(load_manifest(), root=tmp_path)
+    lab = Lab(load_lab_deployment(), root=tmp_path)
     with pytest.raises(LabError, match="each side"):
         lab.partition("", "consul")
     with pytest.raises(PartitionError, match="both sides"):

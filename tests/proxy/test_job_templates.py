@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 from cf_mysql_consul.proxy.config import load_config
-from cf_mysql_consul_tools.release.renderer import InstanceSpec, Link, LinkInstance, RenderError, render_job
+from cf_mysql_consul_tools.bosh.director import render_instance_job
+from cf_mysql_consul_tools.bosh.manifest import parse
+from cf_mysql_consul_tools.bosh.releases import Catalog
+from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "proxy"
 INSTANCE = InstanceSpec(deployment="cf-mysql", name="proxy", index=1, id="p1", address="127.0.10.5", ip="127.0.10.5")
@@ -36,6 +39,27 @@ def test_rendered_config_loads_with_defaults(tmp_path: Path) -> None:
         ("mysql/1", "127.0.10.2", 3306),
     ]
     assert config.start_enabled and config.health_strategy == "galera-healthcheck"
+
+
+@pytest.mark.parametrize(("release", "job", "properties", "port"), [
+    ("cf-mysql", "mysql", {}, 3306),  # cf-mysql-release's link: cf_mysql.mysql.port only, its default
+    ("cf-mysql", "mysql", {"cf_mysql": {"mysql": {"port": 3307}}}, 3307),
+    ("pxc", "pxc-mysql", {"port": 3308}, 3308),  # pxc-release's link: a top-level port
+])
+def test_backends_use_the_port_of_either_releases_mysql_link(tmp_path: Path, release: str, job: str,
+                                                            properties: dict[str, Any], port: int) -> None:
+    """The mysql link as each real release provides it (the model's table of other releases' jobs)."""
+    dep = parse({"name": "d", "instance_groups": [
+        {"name": "mysql", "instances": 2, "networks": [{"name": "n", "static_ips": ["10.0.0.1", "10.0.0.2"]}],
+         "jobs": [{"name": job, "release": release, "properties": properties}]},
+        {"name": "proxy", "instances": 1, "networks": [{"name": "n", "static_ips": ["10.0.0.5"]}],
+         "jobs": [{"name": "proxy", "release": "cf-mysql-consul",
+                   "properties": {"api_username": "admin", "api_password": "secret"}}]},
+    ]}, Path("d.yml"))
+    proxy = dep.instance("proxy/0")
+    render_instance_job(dep, proxy, dep.instance_group("proxy").jobs[0], Catalog(), tmp_path)
+    config = load_config(tmp_path / "config" / "proxy.yml")
+    assert [(b.host, b.port) for b in config.backends] == [("10.0.0.1", port), ("10.0.0.2", port)]
 
 
 def test_properties_reach_the_config(tmp_path: Path) -> None:

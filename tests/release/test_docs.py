@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cf_mysql_consul_tools.release.jobspec import load_job_spec
+from cf_mysql_consul_tools.bosh.jobspec import load_job_spec
 from cf_mysql_consul_tools.release.propdocs import render_properties_doc
 
 REPO = Path(__file__).resolve().parents[2]

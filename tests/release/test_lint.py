@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cf_mysql_consul_tools.bosh.releases import RELEASE_NAME
 from cf_mysql_consul_tools.release.findings import Finding
 from cf_mysql_consul_tools.release.lint import lint_release
-from cf_mysql_consul_tools.release.manifest_render import RELEASE_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cf_mysql_consul_tools.release.renderer import (
+from cf_mysql_consul_tools.bosh.render import (
     InstanceSpec,
     JobSpec,
     Link,

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, stop_lock_jobs
-from cf_mysql_consul_tools.lab.lab import REPO_ROOT, Lab
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
 
 DEFAULT_PREFIX = "127.0.15"

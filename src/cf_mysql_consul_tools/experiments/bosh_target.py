@@ -41,17 +41,17 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
-import yaml
 
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, Resolver
 from cf_mysql_consul.galera import SYNCED
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, ManifestError, load
+from cf_mysql_consul_tools.bosh.ops import OpsError
+from cf_mysql_consul_tools.bosh.variables import VariablesError, VarsStore
 from cf_mysql_consul_tools.experiments import topology
 from cf_mysql_consul_tools.experiments.faults import DEFAULT_PROCESS
 from cf_mysql_consul_tools.experiments.spec import Experiment, Fault
-from cf_mysql_consul_tools.lab.manifest import Deployment, Instance, JobRef, ManifestError, UpdatePolicy
 from cf_mysql_consul_tools.lab.waiting import WaitTimeout, wait_until
 from cf_mysql_consul_tools.release.boshcli import BoshCli, BoshCommand, BoshError
-from cf_mysql_consul_tools.release.opsfile import VAR_RE, OpsError, apply_ops, interpolate_vars, load_yaml
 from cf_mysql_consul_tools.serving import LOCK_AUDIT, PROXY_EVENTS
 
 Log = Callable[[str], None]
@@ -268,83 +268,61 @@ def parse_instances(text: str) -> list[BoshInstance]:
     return sorted(out, key=lambda i: (i.group, i.index))
 
 
-def manifest_view(settings: BoshSettings) -> dict[str, Any]:
-    """The deployment manifest with the ops files applied (variables left as they are)."""
-    try:
-        doc = apply_ops(load_yaml(settings.manifest), list(settings.ops))
-    except OpsError as exc:
-        raise BoshTargetError(f"--manifest/--ops: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("instance_groups"), list):
-        raise BoshTargetError(f"{settings.manifest}: a deployment manifest is a mapping with 'instance_groups'")
-    return doc
+STORE_FIX = "pass the vars store the deployment was deployed with (./inv bosh.deploy writes one)"
 
 
 def load_vars_store(path: Path) -> dict[str, Any]:
     """The vars store's variables; BoshTargetError naming the file and the fix when it is unusable."""
-    fix = "pass the vars store the deployment was deployed with (./inv bosh.deploy writes one)"
     if not path.is_file():
-        raise BoshTargetError(f"--vars-store {path}: no such file; {fix}")
+        raise BoshTargetError(f"--vars-store {path}: no such file; {STORE_FIX}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise BoshTargetError(f"--vars-store {path}: not valid YAML ({exc}); {fix}") from None
-    if not isinstance(data, dict):
-        raise BoshTargetError(f"--vars-store {path}: a vars store is a YAML mapping of variable names to values, "
-                              f"got {type(data).__name__}; {fix}")
-    return data
+        return VarsStore.load(path).values
+    except VariablesError as exc:
+        reason = str(exc).removeprefix(f"vars store {path}").lstrip(": ")
+        raise BoshTargetError(f"--vars-store {path}: {reason}; {STORE_FIX}") from None
 
 
-def check_credentials(manifest: dict[str, Any], store: dict[str, Any], store_path: Path) -> None:
-    """Every variable the run needs (mysql admin password, proxy API password) is in the vars store."""
-    for group in manifest["instance_groups"]:
-        for job in group.get("jobs") or []:
-            path = CREDENTIALS.get(str(job.get("name")), ())
-            value: Any = job.get("properties") or {}
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            if not path or not isinstance(value, str):
-                continue
-            for var in VAR_RE.findall(value):
-                if var.lstrip("!").split(".", 1)[0] not in store:
-                    raise BoshTargetError(
-                        f"--vars-store {store_path}: no variable '{var}' (instance group {group.get('name')}, "
-                        f"job {job.get('name')}, property {'.'.join(path)}); pass the vars store the "
-                        "deployment was deployed with (./inv bosh.deploy writes one)")
+def load_deployment(settings: BoshSettings, store: dict[str, Any] | None) -> Deployment:
+    """The deployment manifest with its ops files and variables (``bosh int``), without its errands.
+
+    ``store`` None (a dry run): the variables the manifest declares are generated in memory, as
+    ``bosh int --vars-store`` would; a variable nothing provides is an error either way.
+    """
+    try:
+        if store is None:
+            deployment = load(settings.manifest, settings.ops, store=VarsStore(placeholders=True))
+        else:
+            deployment = load(settings.manifest, settings.ops, given=store)
+    except VariablesError as exc:
+        raise BoshTargetError(f"--vars-store {settings.vars_store}: {exc}; {STORE_FIX}") from None
+    except (OpsError, ManifestError) as exc:
+        raise BoshTargetError(f"--manifest/--ops: {exc}") from None
+    return deployment.without_errands()
 
 
-def deployment_view(manifest: dict[str, Any], store: dict[str, Any], listed: Sequence[BoshInstance] | None, *,
+def deployment_view(deployment: Deployment, listed: Sequence[BoshInstance] | None, *,
                     settings: BoshSettings) -> Deployment:
-    """The lab's view of a deployment: jobs and properties from the manifest (variables from ``store``),
-    instances and IPs from ``listed`` (None: as the manifest declares them, static IPs or no address)."""
-    values = interpolate_vars(manifest, store)
-    errands = {str(g["name"]) for g in values["instance_groups"] if g.get("lifecycle", "service") == "errand"}
-    groups = {str(g["name"]): g for g in values["instance_groups"] if str(g["name"]) not in errands}
-    jobs = {name: tuple(JobRef(name=str(j["name"]), release=str(j.get("release", "")),
-                               properties={**(g.get("properties") or {}), **(j.get("properties") or {})})
-                        for j in g.get("jobs") or [])
-            for name, g in groups.items()}
-    instances: list[Instance] = []
+    """The lab's view of a deployment: jobs and properties from the manifest, instances and IPs from
+    ``listed`` (None: as the manifest declares them, static IPs or no address)."""
     if listed is None:
-        for name, g in groups.items():
-            ips = [ip for net in g.get("networks") or [] for ip in net.get("static_ips") or []]
-            instances += [Instance(name, i, ips[i] if i < len(ips) else "", "", jobs[name])
-                          for i in range(int(g.get("instances", 0)))]
-    else:
-        for row in listed:
-            if row.group in errands:  # an errand VM kept alive
-                continue
-            if row.group not in groups:
-                raise BoshTargetError(
-                    f"bosh instances lists instance group '{row.group}', which {settings.describe()} does not have "
-                    f"(it has {', '.join(groups)}); pass the ops files the deployment {settings.deployment} was "
-                    "deployed with (--ops) or the right --manifest / --deployment")
-            instances.append(Instance(row.group, row.index, row.ips[0] if row.ips else "", row.id, jobs[row.group]))
-        order = list(groups)
-        instances.sort(key=lambda i: (order.index(i.group), i.index))
-    # The director applies the manifest's update block (bosh recreate); nothing here reads it.
-    return Deployment(name=settings.deployment, instances=tuple(instances), update=UpdatePolicy(),
-                      groups=tuple(g for g in groups if any(i.group == g for i in instances)),
-                      source=settings.manifest)
+        return deployment
+    jobs = {g.name: g.jobs for g in deployment.instance_groups}
+    errands = {str(g.get("name")) for g in deployment.manifest.get("instance_groups") or []
+               if isinstance(g, dict) and g.get("lifecycle") == "errand"}
+    instances: list[Instance] = []
+    for row in listed:
+        if row.group in errands:  # an errand VM kept alive
+            continue
+        if row.group not in jobs:
+            raise BoshTargetError(
+                f"bosh instances lists instance group '{row.group}', which {settings.describe()} does not have "
+                f"(it has {', '.join(jobs)}); pass the ops files the deployment {settings.deployment} was "
+                "deployed with (--ops) or the right --manifest / --deployment")
+        instances.append(Instance(row.group, row.index, row.ips[0] if row.ips else "", row.id, jobs[row.group]))
+    order = list(jobs)
+    instances.sort(key=lambda i: (order.index(i.group), i.index))
+    return replace(deployment, instances=tuple(instances),
+                   groups=tuple(g for g in order if any(i.group == g for i in instances)))
 
 
 def rebase_monotonic(text: str, offset: float) -> str:
@@ -366,11 +344,10 @@ def rebase_monotonic(text: str, offset: float) -> str:
 class BoshTarget:
     """A running BOSH deployment of this release, driven through the bosh CLI (see the module docstring)."""
 
-    def __init__(self, settings: BoshSettings, cli: BoshCli, deployment: Deployment, *, store: dict[str, Any],
-                 manifest: dict[str, Any], logs_dir: Path, log: Log = print, start_timeout: float = 900.0,
-                 poll_interval: float = 2.0) -> None:
+    def __init__(self, settings: BoshSettings, cli: BoshCli, deployment: Deployment, *, manifest: Deployment,
+                 logs_dir: Path, log: Log = print, start_timeout: float = 900.0, poll_interval: float = 2.0) -> None:
         self.settings, self.cli, self.log = settings, cli, log
-        self._deployment, self._store, self._manifest = deployment, store, manifest
+        self._deployment, self._manifest = deployment, manifest
         self.logs_dir, self.start_timeout, self.poll_interval = logs_dir, start_timeout, poll_interval
         self.outstanding = Outstanding()
         self._quiet = replace(cli, echo=lambda _line: None)  # polls would flood the log
@@ -383,18 +360,16 @@ class BoshTarget:
         cli = settings.cli(echo=log)
         if cli.cli_path() is None:
             raise BoshTargetError(NO_CLI)
-        store = load_vars_store(settings.vars_store)
-        manifest = manifest_view(settings)
-        check_credentials(manifest, store, settings.vars_store)
+        manifest = load_deployment(settings, load_vars_store(settings.vars_store))
         listed = parse_instances(cli.run([instances_command(cli)], capture=True)[0])
-        deployment = deployment_view(manifest, store, listed, settings=settings)
+        deployment = deployment_view(manifest, listed, settings=settings)
         names = {i.name for i in deployment.instances}
         for row in listed:
             if row.name in names and (not row.ips or row.process_state != "running"):
                 raise BoshTargetError(
                     f"{row.name} is {row.process_state or 'in an unknown state'} with IPs {list(row.ips)} (bosh "
                     "instances): bring every instance back to running first (bosh start, bosh cck)")
-        return cls(settings, cli, deployment, store=store, manifest=manifest, logs_dir=logs_dir, log=log, **kwargs)
+        return cls(settings, cli, deployment, manifest=manifest, logs_dir=logs_dir, log=log, **kwargs)
 
     def service_resolver(self, name: str) -> Resolver:
         """``name`` as the VMs resolve it: their Consul agent's DNS, reached through a ``bosh ssh`` tunnel to
@@ -512,7 +487,7 @@ class BoshTarget:
     def refresh(self) -> None:
         """List the instances again (IPs may change when VMs are recreated)."""
         listed = parse_instances(self._quiet.run([instances_command(self.cli)], capture=True)[0])
-        self._deployment = deployment_view(self._manifest, self._store, listed, settings=self.settings)
+        self._deployment = deployment_view(self._manifest, listed, settings=self.settings)
 
     def heal(self) -> None:
         """Resume what a fault left paused and start what it left down; failures are logged."""
@@ -597,7 +572,7 @@ def plan(spec: Experiment, settings: BoshSettings, *, clients: str | None = None
     lines say where the fault points are and what happens between. Runs nothing; needs neither the
     bosh CLI nor the vars store. BoshTargetError when the definition does not fit the manifest."""
     cli = settings.cli()
-    dep = deployment_view(manifest_view(settings), {}, None, settings=settings)
+    dep = load_deployment(settings, None)
     topo = spec.topology
     out = [f"# experiment {spec.name} on BOSH: environment {settings.environment}, deployment "
            f"{settings.deployment}, {settings.describe()}, vars store {settings.vars_store}",

@@ -27,13 +27,13 @@ from cf_mysql_consul.benchmark_bbs.client import Pool
 from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, from_mapping
 from cf_mysql_consul.benchmark_bbs.resolve import FixedResolver, Resolver
 from cf_mysql_consul.benchmark_bbs.workload import Hooks, NoHooks, Workload
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.experiments import audit, reports, topology
 from cf_mysql_consul_tools.experiments.faults import FaultRunner
-from cf_mysql_consul_tools.experiments.opsfile import apply as apply_ops
 from cf_mysql_consul_tools.experiments.spec import Experiment, scaled
 from cf_mysql_consul_tools.experiments.target import Target
 from cf_mysql_consul_tools.experiments.verdict import Verdict, decide, skipped
-from cf_mysql_consul_tools.lab.lab import REPO_ROOT, Lab
+from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
 
 Log = Callable[[str], None]
@@ -81,12 +81,12 @@ def rolling_deploy_function() -> Callable[..., Any] | None:
 
 
 def lab_for(spec: Experiment, out: Path, *, log: Log) -> Lab:
-    """A lab for the definition's manifest with its ops applied (``LAB_ADDRESS_PREFIX``/``LAB_ROOT`` apply)."""
+    """A lab for the definition's manifest with its ops applied (``LAB_ADDRESS_PREFIX``/``LAB_ROOT`` apply);
+    the deployment it runs is written to ``out/manifest.yml``."""
     source = Path(spec.topology.manifest) if spec.topology.manifest else DEFAULT_MANIFEST
-    manifest = apply_ops(yaml.safe_load(source.read_text()), spec.topology.ops)
-    path = out / "manifest.yml"
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    return Lab.from_manifest(path, log=log)
+    lab = Lab.from_manifest(source, ops=spec.topology.ops, log=log)
+    (out / "manifest.yml").write_text(yaml.safe_dump(lab.deployment.manifest, sort_keys=False))
+    return lab
 
 
 def admin_credentials(lab: Target) -> tuple[str, str]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from cf_mysql_consul_tools.bosh.ops import Operation, OpsError, parse_ops
+
 DEFINITIONS = Path(__file__).parent / "definitions"
 ACTIONS = ("kill", "start", "stop", "pause", "resume", "rolling_deploy", "partition", "heal")
 TARGETS = ("master_mysql", "active_proxy", "active_proxy_vm", "consul_leader")
@@ -58,10 +60,13 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """What the lab must look like: ``lock`` True (consul-lock elects), False (no lock), or None (either)."""
+    """What the lab must look like: ``lock`` True (consul-lock elects), False (no lock), or None (either).
+
+    ``ops`` are ops-file operations (go-patch) applied to the manifest when the runner brings its own lab up.
+    """
 
     manifest: str | None = None
-    ops: tuple[dict[str, Any], ...] = ()
+    ops: tuple[Operation, ...] = ()
     lock: bool | None = None
     clients: str = "auto"  # fixed | dns | auto (dns when the lock runs, else fixed)
     proxies: tuple[str, ...] = ("proxy/0", "proxy/1")
@@ -150,10 +155,14 @@ def parse(raw: dict[str, Any], source: Path | None = None) -> Experiment:
     unknown = sorted(set(expect) - set(EXPECT_KEYS))
     if unknown:
         raise SpecError(f"{where}: unknown key expect.{unknown[0]}; expect takes {', '.join(EXPECT_KEYS)}")
+    try:
+        ops = tuple(parse_ops(topo.get("ops"), source=f"{where}: topology.ops"))
+    except OpsError as exc:
+        raise SpecError(str(exc)) from None
     return Experiment(
         name=str(raw["name"]), title=str(raw.get("title", raw["name"])),
         description=str(raw.get("description", "")).strip(), seed_section=str(raw.get("seed_section", "")),
-        topology=Topology(manifest=topo.get("manifest"), ops=tuple(topo.get("ops") or ()), lock=topo.get("lock"),
+        topology=Topology(manifest=topo.get("manifest"), ops=ops, lock=topo.get("lock"),
                           clients=str(topo.get("clients", "auto")),
                           proxies=tuple(topo.get("proxies") or ("proxy/0", "proxy/1"))),
         workload=dict(raw.get("workload") or {}), faults=tuple(faults),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from cf_mysql_consul_tools.lab.manifest import Deployment, Instance
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance
 
 
 class ProcessKey(Protocol):

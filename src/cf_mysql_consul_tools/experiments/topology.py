@@ -25,11 +25,11 @@ from typing import Any
 import requests
 
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver
+from cf_mysql_consul_tools.bosh.jobspec import load_job_spec
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.experiments.spec import Experiment
 from cf_mysql_consul_tools.experiments.target import Target
-from cf_mysql_consul_tools.lab.manifest import Deployment, Instance
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT
-from cf_mysql_consul_tools.release.jobspec import load_job_spec
 
 LOCK_JOBS = ("consul-lock", "consul_lock")
 Log = Callable[[str], None]

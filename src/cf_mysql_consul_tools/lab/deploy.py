@@ -34,8 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cf_mysql_consul_tools.bosh.manifest import Instance
 from cf_mysql_consul_tools.lab.lab import Lab, LabError
-from cf_mysql_consul_tools.lab.manifest import Instance
 from cf_mysql_consul_tools.lab.standins import MySQLStandIn
 
 Log = Callable[[str], None]

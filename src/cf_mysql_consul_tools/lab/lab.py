@@ -3,7 +3,7 @@
 ``Lab`` starts, stops and faults the instances of a deployment manifest. Each instance has a
 loopback address and a state directory that its processes see as ``/var/vcap``. Jobs of other
 releases run as stand-ins (``standins``), this release's jobs from their rendered templates
-(``release_jobs``). Nothing supervises a process: a killed process stays dead until the lab
+(``release_jobs``, through the BOSH model). Nothing supervises a process: a killed process stays dead until the lab
 (or a test, or an experiment) starts it again, so every fault is exactly the one injected.
 Each instance's processes run in a cgroup of its own, so that ``partition`` can cut instances
 apart on the network (``partitions``).
@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +27,22 @@ from typing import Any
 import pymysql
 import requests
 
+from cf_mysql_consul_tools.bosh.jobspec import load_job_spec
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
+from cf_mysql_consul_tools.bosh.ops import Operation
+from cf_mysql_consul_tools.bosh.releases import RELEASE_NAME, REPO_ROOT, Catalog
+from cf_mysql_consul_tools.bosh.variables import VarsStore
 from cf_mysql_consul_tools.lab import processes as procs
-from cf_mysql_consul_tools.lab.manifest import Deployment, Instance, JobRef, load_manifest
+from cf_mysql_consul_tools.lab.manifest import load_lab_deployment
 from cf_mysql_consul_tools.lab.partitions import Cut, LabNetwork, PartitionError
 from cf_mysql_consul_tools.lab.processes import ProcessRecord, ProcessSpec, ProcessTable
 from cf_mysql_consul_tools.lab.standins import STAND_INS, JobContext, MySQLStandIn, check_binaries, grastate
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 CONSUL_LEADER = "consul-leader"  # stands for the Consul Raft leader's instance where instances are named
 REST = "rest"  # the other side of a partition: every instance not on the first side
 DEFAULT_ROOT = REPO_ROOT / ".lab"
-RELEASE_NAME = "cf-mysql-consul"
+VARS_STORE = "vars-store.yml"  # under the lab's root: the variables the manifest declares, generated once
 Log = Callable[[str], None]
 
 
@@ -80,21 +84,27 @@ class Lab:
     ) -> None:
         self.deployment = deployment
         self.root = root
-        self.jobs_dirs = (*tuple(jobs_dirs), REPO_ROOT / "jobs")
+        self.catalog = Catalog(jobs_dirs=(*tuple(jobs_dirs), REPO_ROOT / "jobs"))
         self.log = log
         self.network = LabNetwork(root, deployment.instances)
 
     @classmethod
-    def from_manifest(cls, path: Path | None = None, *, address_prefix: str | None = None, **kwargs: Any) -> Lab:
-        """A lab for the manifest at ``path`` (the default lab manifest when None).
+    def from_manifest(cls, path: Path | None = None, *, address_prefix: str | None = None,
+                      ops: Sequence[Path | Operation] = (), variables: Mapping[str, Any] | None = None,
+                      **kwargs: Any) -> Lab:
+        """A lab for the manifest at ``path`` (the default lab manifest when None), with ``ops`` (ops
+        files or operations) applied and ``variables`` (``--var`` values) given, as ``bosh int`` does.
 
+        Variables the manifest declares under ``variables:`` and that are not given are generated
+        into the lab's vars store (``ROOT/vars-store.yml``; ``--purge`` deletes it with the data).
         The environment can move a whole lab: ``LAB_ADDRESS_PREFIX`` (e.g. ``127.0.11``) and
         ``LAB_ROOT`` (its state directory), so two labs can run side by side on one machine.
         """
         prefix = address_prefix or os.environ.get("LAB_ADDRESS_PREFIX") or None
         if "root" not in kwargs and os.environ.get("LAB_ROOT"):
             kwargs["root"] = Path(os.environ["LAB_ROOT"])
-        return cls(load_manifest(path, address_prefix=prefix), **kwargs)
+        store = VarsStore.load(Path(kwargs.get("root", DEFAULT_ROOT)) / VARS_STORE)
+        return cls(load_lab_deployment(path, address_prefix=prefix, ops=ops, given=variables, store=store), **kwargs)
 
     # ---- paths and records -------------------------------------------------------------
     def instance(self, name: str) -> Instance:
@@ -175,13 +185,12 @@ class Lab:
                 if job.name not in STAND_INS and self._job_dir(job) is None:
                     raise LabError(
                         f"{inst.name}: unknown job '{job.name}' (release {job.release}); the lab runs stand-ins for "
-                        f"{', '.join(sorted(STAND_INS))} and the jobs under {', '.join(map(str, self.jobs_dirs))}"
+                        f"{', '.join(sorted(STAND_INS))} and the jobs under "
+                        f"{', '.join(map(str, self.catalog.jobs_dirs))}"
                     )
 
     def _job_dir(self, job: JobRef) -> Path | None:
-        from cf_mysql_consul_tools.lab.release_jobs import find_job_dir
-
-        return find_job_dir(job.name, self.jobs_dirs)
+        return self.catalog.job_dir(job.name)
 
     def _check_ports(self, inst: Instance, ports: Iterable[int]) -> None:
         for port in ports:
@@ -226,7 +235,7 @@ class Lab:
             return stand_in.processes(ctx, bootstrap=bootstrap)
         from cf_mysql_consul_tools.lab.release_jobs import render_release_job
 
-        return render_release_job(self.deployment, inst, job, self.instance_dir(inst), self.jobs_dirs)
+        return render_release_job(self.deployment, inst, job, self.instance_dir(inst), self.catalog)
 
     def _start_job(self, inst: Instance, job: JobRef, *, wait: bool, only: set[str] | None = None) -> bool:
         """Start the processes of ``job`` that are not running (or just those in ``only``), then wait.
@@ -279,8 +288,6 @@ class Lab:
         job_dir = self._job_dir(job)
         if job_dir is None:
             return job.name in STAND_INS
-        from cf_mysql_consul_tools.release.jobspec import load_job_spec
-
         return "config/bpm.yml" in load_job_spec(job_dir).templates.values()
 
     def _post_start(self, inst: Instance, job: JobRef) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cf_mysql_consul_tools.lab.manifest import Instance
+from cf_mysql_consul_tools.bosh.manifest import Instance
 
 CGROUP_PREFIX = "cf-mysql-consul-lab-"
 MAX_INSTANCES = 255  # an instance's number takes 8 bits of the connection mark

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cf_mysql_consul_tools.lab.manifest import Deployment, Instance, JobRef
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.lab.processes import ProcessSpec
 
-CONSUL_BIN = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "consul"
+CONSUL_BIN = REPO_ROOT / ".tools" / "bin" / "consul"
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 
 

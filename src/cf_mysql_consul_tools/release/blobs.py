@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 
 PYTHON_PACKAGE = "python-3.11"
 PYTHON_VERSION = "3.11"

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+
 DEFAULT_DEPLOYMENT = "cf-mysql-consul"
 DEFAULT_ENVIRONMENT = "vbox"  # the alias bosh-lite's docs give the director (`bosh alias-env vbox`)
 

@@ -15,8 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.release.blobs import read_blobs_yml
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT
 from cf_mysql_consul_tools.release.packages import PackageError, load_package, matched_files
 
 

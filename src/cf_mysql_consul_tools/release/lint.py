@@ -23,15 +23,15 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from cf_mysql_consul_tools.bosh.jobspec import JobSpec, RenderError, load_job_spec
 from cf_mysql_consul_tools.release.blobs import BlobEntry, BlobError, file_digest, read_blobs_yml
+from cf_mysql_consul_tools.release.bpm import BPM_DEST, monit_processes
 from cf_mysql_consul_tools.release.findings import Finding, LintReport, rel
-from cf_mysql_consul_tools.release.jobspec import JobSpec, RenderError, load_job_spec
 from cf_mysql_consul_tools.release.lint_manifests import lint_manifests
 from cf_mysql_consul_tools.release.packages import PackageError, load_package, matched_files, package_dirs
 
 STATIC_READ_RE = re.compile(r"(?<![\w.:@$])(?:if_p|p)\(\s*(\[[^\]]*\]|'[^']*'|\"[^\"]*\")")
 QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-BPM_DEST = "config/bpm.yml"
 
 
 def static_property_reads(text: str) -> set[str]:
@@ -44,37 +44,6 @@ def static_property_reads(text: str) -> set[str]:
         for q in QUOTED_RE.finditer(match.group(1)):
             names.add(q.group(1) if q.group(1) is not None else q.group(2))
     return names
-
-
-def monit_processes(text: str, job: str) -> tuple[list[str], list[str]]:
-    """Parse a BPM monit shim: (process names, problems). Every process is exactly four lines."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    names: list[str] = []
-    problems: list[str] = []
-    if len(lines) % 4:
-        problems.append(f"has {len(lines)} lines; the BPM shim is 4 lines per process")
-    for i in range(0, len(lines) - len(lines) % 4, 4):
-        head = re.fullmatch(r"check process (\S+)", lines[i])
-        if not head:
-            problems.append(f"line {lines[i]!r}: expected 'check process NAME' (BPM shim)")
-            continue
-        name = head.group(1)
-        names.append(name)
-        flag = r"" if name == job else r" -p " + re.escape(name)
-        if name == job:
-            flag = r"(?: -p " + re.escape(name) + r")?"
-        expected = [
-            (rf"with pidfile /var/vcap/sys/run/bpm/{re.escape(job)}/{re.escape(name)}\.pid",
-             f"with pidfile /var/vcap/sys/run/bpm/{job}/{name}.pid"),
-            (rf'start program "/var/vcap/jobs/bpm/bin/bpm start {re.escape(job)}{flag}"',
-             f'start program "/var/vcap/jobs/bpm/bin/bpm start {job}' + ("" if name == job else f" -p {name}") + '"'),
-            (rf'stop program "/var/vcap/jobs/bpm/bin/bpm stop {re.escape(job)}{flag}"',
-             f'stop program "/var/vcap/jobs/bpm/bin/bpm stop {job}' + ("" if name == job else f" -p {name}") + '"'),
-        ]
-        for offset, (pattern, wanted) in enumerate(expected, start=1):
-            if not re.fullmatch(pattern, lines[i + offset]):
-                problems.append(f"process {name}: line {lines[i + offset]!r} is not the BPM shim's {wanted!r}")
-    return names, problems
 
 
 def lint_job(job_dir: Path, root: Path, package_names: set[str]) -> tuple[JobSpec | None, list[Finding]]:

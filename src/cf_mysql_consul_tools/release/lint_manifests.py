@@ -1,25 +1,31 @@
 """The manifest half of the release lint: every manifest, alone and with each ops file.
 
 ``manifests/*.yml`` are deployment manifests; ``manifests/operations/*.yml`` are ops files, each
-applied on its own to each manifest (as ``bosh int M -o OPS`` would). For each combination:
-the ops apply, the result has the structure ``bosh deploy`` needs, every job of this release it
-names exists in ``jobs/``, and every template of each such job renders for every instance
-(see :mod:`cf_mysql_consul_tools.release.manifest_render`). Property names the templates asked for
-while rendering are checked against the job specs, and the rendered ``bpm.yml`` processes
-against the monit shim.
+applied on its own to each manifest (as ``bosh int M -o OPS --vars-store S`` would, with a vars
+store that generates what the manifest declares: placeholders for certificates). For each
+combination, through the BOSH model (:mod:`cf_mysql_consul_tools.bosh`): the ops apply and every
+variable is known, the result has the structure ``bosh deploy`` needs, every job of this release
+it names exists in ``jobs/``, its links resolve, and every template of each such job renders for
+every instance. Property names the templates asked for while rendering are checked against the
+job specs, and the rendered ``bpm.yml`` processes against the monit shim.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from cf_mysql_consul_tools.bosh.director import instance_spec
+from cf_mysql_consul_tools.bosh.jobspec import JobSpec, RenderError
+from cf_mysql_consul_tools.bosh.links import LinkError, providers, resolve
+from cf_mysql_consul_tools.bosh.manifest import ManifestError, deploy_problems, interpolate, parse
+from cf_mysql_consul_tools.bosh.ops import OpsError
+from cf_mysql_consul_tools.bosh.releases import RELEASE_NAME, Catalog
+from cf_mysql_consul_tools.bosh.render import Rendered, render_templates
+from cf_mysql_consul_tools.bosh.variables import VariablesError, VarsStore
+from cf_mysql_consul_tools.release.bpm import BPM_DEST, bpm_process_names, monit_processes
 from cf_mysql_consul_tools.release.findings import Finding, LintReport, rel
-from cf_mysql_consul_tools.release.jobspec import JobSpec, RenderError
-from cf_mysql_consul_tools.release.manifest_render import RELEASE_NAME, render_manifest
-from cf_mysql_consul_tools.release.opsfile import OpsError, interpolate
+
+Problem = tuple[str, str]  # (file relative to the release, message)
 
 
 def combinations(root: Path) -> list[tuple[Path, list[Path]]]:
@@ -35,79 +41,16 @@ def label(root: Path, manifest: Path, ops: list[Path]) -> str:
     return " + ".join(rel(p, root) for p in [manifest, *ops])
 
 
-def structure_problems(doc: Any) -> list[str]:
-    """What ``bosh deploy`` would reject in an interpolated manifest (v2 shape)."""
-    if not isinstance(doc, dict):
-        return ["a manifest is a YAML map"]
-    problems = [f"'{k}' is required" for k in ("name", "releases", "stemcells", "update", "instance_groups")
-                if not doc.get(k)]
-    releases = {r.get("name") for r in doc.get("releases") or [] if isinstance(r, dict)}
-    if RELEASE_NAME not in releases:
-        problems.append(f"releases: must list {RELEASE_NAME}")
-    for r in doc.get("releases") or []:
-        if not isinstance(r, dict) or not r.get("name") or "version" not in r:
-            problems.append(f"releases: entry {r!r} needs name and version")
-    aliases = {s.get("alias") for s in doc.get("stemcells") or [] if isinstance(s, dict)}
-    update = doc.get("update") or {}
-    for key in ("canaries", "max_in_flight", "canary_watch_time", "update_watch_time"):
-        if key not in update:
-            problems.append(f"update: '{key}' is required")
-    seen: set[str] = set()
-    for group in doc.get("instance_groups") or []:
-        name = group.get("name") if isinstance(group, dict) else None
-        if not name:
-            problems.append(f"instance_groups: entry without a name: {group!r}")
-            continue
-        if name in seen:
-            problems.append(f"instance group '{name}' is defined twice")
-        seen.add(name)
-        where = f"instance group '{name}'"
-        for key in ("instances", "azs", "vm_type", "stemcell", "networks", "jobs"):
-            if key not in group:
-                problems.append(f"{where}: '{key}' is required")
-        if not isinstance(group.get("instances"), int):
-            problems.append(f"{where}: 'instances' must be an integer")
-        if group.get("stemcell") not in aliases:
-            problems.append(f"{where}: stemcell alias {group.get('stemcell')!r} is not under stemcells")
-        for net in group.get("networks") or []:
-            ips = net.get("static_ips") or [] if isinstance(net, dict) else []
-            if ips and len(ips) < int(group.get("instances") or 0):
-                problems.append(f"{where}: {group.get('instances')} instances but {len(ips)} static_ips")
-        jobs = [j.get("name") for j in group.get("jobs") or [] if isinstance(j, dict)]
-        if len(jobs) != len(set(jobs)):
-            problems.append(f"{where}: a job is listed twice")
-        for job in group.get("jobs") or []:
-            if not isinstance(job, dict) or not job.get("name") or not job.get("release"):
-                problems.append(f"{where}: job entry {job!r} needs name and release")
-            elif job["release"] not in releases:
-                problems.append(f"{where}: job '{job['name']}' uses release '{job['release']}', "
-                                "which is not under releases")
-    return problems
-
-
-def bpm_process_names(text: str) -> list[str]:
-    """Process names of a rendered bpm.yml (empty when it does not parse)."""
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return []
-    return [str(p.get("name")) for p in doc.get("processes") or [] if isinstance(p, dict)]
-
-
 def lint_manifests(root: Path, specs: dict[str, JobSpec], report: LintReport) -> None:
     """Check every manifest combination; findings go into ``report``."""
-    from cf_mysql_consul_tools.release.lint import monit_processes
-
-    jobs_dir = root / "jobs"
-    seen_in_base: dict[Path, set[tuple[str, str]]] = {}
+    catalog = Catalog(jobs_dirs=(root / "jobs",))
+    seen_in_base: dict[Path, set[Problem]] = {}
     for manifest, ops in combinations(root):
         combo = label(root, manifest, ops)
         report.combinations.append(combo)
         blame = rel(ops[-1] if ops else manifest, root)
         base = seen_in_base.setdefault(manifest, set())
-        found: list[tuple[str, str]] = []
-        found.extend(_combination(root, jobs_dir, manifest, ops, blame, specs, report, monit_processes))
-        for path, message in found:
+        for path, message in _combination(root, catalog, manifest, ops, blame, specs, report):
             # A problem the manifest has on its own is reported once, against the manifest.
             if ops and (path if path != blame else rel(manifest, root), message) in base:
                 continue
@@ -116,49 +59,75 @@ def lint_manifests(root: Path, specs: dict[str, JobSpec], report: LintReport) ->
             report.findings.append(Finding(path, f"{message} ({combo})"))
 
 
-def _combination(root: Path, jobs_dir: Path, manifest: Path, ops: list[Path], blame: str,
-                 specs: dict[str, JobSpec], report: LintReport, parse_monit: Any) -> list[tuple[str, str]]:
-    """(file, message) problems of one manifest + ops combination."""
+def _combination(root: Path, catalog: Catalog, manifest: Path, ops: list[Path], blame: str,
+                 specs: dict[str, JobSpec], report: LintReport) -> list[Problem]:
+    """The problems of one manifest + ops combination."""
     try:
-        doc = interpolate(manifest, ops)
-    except OpsError as exc:
+        doc = interpolate(manifest, ops, store=VarsStore(placeholders=True))
+    except (OpsError, VariablesError, ManifestError) as exc:
         return [(blame, f"does not apply: {exc}")]
-    found = [(blame, problem) for problem in structure_problems(doc)]
-    if not isinstance(doc, dict):
-        return found
+    problems = deploy_problems(doc, release=RELEASE_NAME)
+    if problems:
+        return [(blame, problem) for problem in problems]
     try:
-        checks, problems = render_manifest(doc, jobs_dir)
-    except RenderError as exc:
-        return [*found, (blame, f"cannot render: {exc}")]
-    found += [(blame, problem) for problem in problems]
-    for check in checks:
-        spec = specs.get(check.job)
-        if spec is None:  # failed the static checks: already reported
-            continue
-        report.renders += 1
-        for error in check.errors:
-            path = rel(spec.path / "spec", root)
-            if error.startswith("template '"):
-                path = rel(spec.path / "templates" / error.split("'", 2)[1], root)
-            found.append((path, f"fails to render for {check.group}/{check.index}: {error}"))
-        for source, names in check.properties_read.items():
-            for name in names:
-                if name not in spec.properties:
-                    found.append((rel(spec.path / "templates" / source, root),
-                                  f"reads property '{name}', which {rel(spec.path / 'spec', root)} does not declare"))
-        _check_bpm(root, spec, check.rendered, report, parse_monit)
+        deployment = parse(doc, manifest).with_dynamic_addresses()
+        found_providers = providers(deployment, catalog)
+    except (ManifestError, LinkError, RenderError) as exc:
+        return [(blame, str(exc))]
+    found: list[Problem] = []
+    for group in deployment.instance_groups:
+        for job in group.jobs:
+            if job.release != RELEASE_NAME:
+                continue
+            if catalog.job_dir(job.name) is None:
+                found.append((blame, f"instance group '{group.name}' uses job '{job.name}' of release "
+                                     f"{RELEASE_NAME}, but jobs/{job.name} does not exist in this release"))
+                continue
+            spec = specs.get(job.name)
+            if spec is None:  # failed the static checks: already reported
+                continue
+            try:
+                links = resolve(deployment, group.name, job, spec, found_providers)
+            except LinkError as exc:
+                found.append((rel(spec.path / "spec", root), f"links of instance group '{group.name}': {exc}"))
+                continue
+            for inst in (i for i in deployment.instances if i.group == group.name):
+                rendered = render_templates(spec.path, instance=instance_spec(deployment, inst),
+                                            properties=job.properties, links=links)
+                report.renders += 1
+                found += _render_problems(root, spec, inst.name, rendered)
+                _check_bpm(root, spec, rendered, report)
     return found
 
 
-def _check_bpm(root: Path, spec: JobSpec, rendered: dict[str, str], report: LintReport, parse_monit: Any) -> None:
-    if "config/bpm.yml" not in rendered:
+def _render_problems(root: Path, spec: JobSpec, instance: str, rendered: Rendered) -> list[Problem]:
+    found: list[Problem] = []
+    for error in rendered.errors:
+        if error.template is None:
+            found.append((rel(spec.path / "spec", root),
+                          f"fails to render for {instance}: binding properties: {error.message}"))
+        else:
+            found.append((rel(spec.path / "templates" / error.template, root),
+                          f"fails to render for {instance}: template '{error.template}' "
+                          f"(line {error.line or '?'}): {error.message}"))
+    for source, names in rendered.properties_read.items():
+        for name in names:
+            if name not in spec.properties:
+                found.append((rel(spec.path / "templates" / source, root),
+                              f"reads property '{name}', which {rel(spec.path / 'spec', root)} does not declare"))
+    return found
+
+
+def _check_bpm(root: Path, spec: JobSpec, rendered: Rendered, report: LintReport) -> None:
+    if BPM_DEST not in rendered.files:
         return
     monit = spec.path / "monit"
-    shim = parse_monit(monit.read_text(), spec.name)[0] if monit.is_file() else []
-    bpm = bpm_process_names(rendered["config/bpm.yml"])
+    shim = monit_processes(monit.read_text(), spec.name)[0] if monit.is_file() else []
+    bpm = bpm_process_names(rendered.files[BPM_DEST])
     if not bpm:
         report.findings.append(Finding(rel(spec.path / "templates", root),
                                        "rendered config/bpm.yml lists no processes"))
     if shim and sorted(shim) != sorted(bpm):
         report.findings.append(Finding(rel(monit, root), f"monit processes {sorted(shim)} differ from the "
                                        f"rendered config/bpm.yml processes {sorted(bpm)}"))
+

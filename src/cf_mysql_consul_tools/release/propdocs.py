@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT
-from cf_mysql_consul_tools.release.jobspec import JobSpec, load_job_spec
+from cf_mysql_consul_tools.bosh.jobspec import JobSpec, load_job_spec
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 
 DOC_PATH = REPO_ROOT / "docs" / "properties.md"
 

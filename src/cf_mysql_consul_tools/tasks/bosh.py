@@ -12,7 +12,8 @@ from pathlib import Path
 
 from invoke.context import Context
 
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT, BoshCli
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.release.boshcli import BoshCli
 from cf_mysql_consul_tools.tasks.cli import UsageError, task
 
 MANIFEST = REPO_ROOT / "manifests" / "cf-mysql-consul.yml"

@@ -25,18 +25,20 @@ from invoke.exceptions import Exit, ParseError
 from invoke.parser.argument import Argument
 from invoke.tasks import Task
 
+from cf_mysql_consul_tools.bosh.jobspec import RenderError
+from cf_mysql_consul_tools.bosh.links import LinkError
+from cf_mysql_consul_tools.bosh.manifest import ManifestError
+from cf_mysql_consul_tools.bosh.ops import OpsError
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.bosh.variables import VariablesError
 from cf_mysql_consul_tools.experiments.bosh_target import BoshTargetError
 from cf_mysql_consul_tools.experiments.compare import RunError
-from cf_mysql_consul_tools.experiments.opsfile import OpsError as ExperimentOpsError
 from cf_mysql_consul_tools.experiments.spec import SpecError
 from cf_mysql_consul_tools.experiments.topology import TopologyError
 from cf_mysql_consul_tools.lab.lab import LabError
-from cf_mysql_consul_tools.lab.manifest import ManifestError
 from cf_mysql_consul_tools.lab.waiting import WaitTimeout
 from cf_mysql_consul_tools.release.blobs import BlobError
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT, BoshError
-from cf_mysql_consul_tools.release.jobspec import RenderError
-from cf_mysql_consul_tools.release.opsfile import OpsError
+from cf_mysql_consul_tools.release.boshcli import BoshError
 from cf_mysql_consul_tools.release.packages import PackageError
 
 SHORT_FLAGS: dict[str, str] = {
@@ -55,7 +57,7 @@ class TaskFailed(RuntimeError):
 
 
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
-    (UsageError, 2), (ManifestError, 2), (SpecError, 2), (OpsError, 2), (ExperimentOpsError, 2),
+    (UsageError, 2), (ManifestError, 2), (SpecError, 2), (OpsError, 2), (VariablesError, 2), (LinkError, 2),
     (TopologyError, 2), (BoshTargetError, 2), (LabError, 2), (RunError, 2),
     (TaskFailed, 1), (BoshError, 1), (WaitTimeout, 1), (RenderError, 1), (BlobError, 1), (PackageError, 1),
 )

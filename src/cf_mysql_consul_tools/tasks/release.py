@@ -10,8 +10,9 @@ from pathlib import Path
 
 from invoke.context import Context
 
+from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.release.blobs import fetch_all
-from cf_mysql_consul_tools.release.boshcli import REPO_ROOT, BoshCli
+from cf_mysql_consul_tools.release.boshcli import BoshCli
 from cf_mysql_consul_tools.release.compile import compile_package
 from cf_mysql_consul_tools.release.lint import lint_release
 from cf_mysql_consul_tools.release.propdocs import write_properties_doc

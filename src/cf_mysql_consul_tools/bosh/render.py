@@ -2,8 +2,10 @@
 
 All templates of one job are rendered in ONE ``ruby render.rb`` call: the request (instance spec,
 declared property defaults, the manifest's properties, links, template sources) goes in as JSON
-on stdin, the rendered contents or structured errors come back as JSON on stdout. Python only
-loads the spec, builds the request, and writes the files (``bin/*`` executable, like the agent).
+on stdin, the rendered contents or structured errors, and the property names each template asked
+for, come back as JSON on stdout. Python only loads the spec, builds the request, and writes the
+files (``bin/*`` executable, like the agent). :func:`render_templates` returns everything (the
+release lint); :func:`render_job` writes the files or raises (the lab).
 
 What templates see (see ``render.rb``): ``p``, ``if_p``, ``link``, ``if_link``, ``spec.*``
 (``spec.job.name`` is the instance group's name, as in BOSH), ``properties``/``raw_properties``.
@@ -20,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cf_mysql_consul_tools.release.jobspec import JobSpec, RenderError, load_job_spec
+from cf_mysql_consul_tools.bosh.jobspec import JobSpec, RenderError, load_job_spec
 
 __all__ = [
     "RENDER_RB",
@@ -29,8 +31,11 @@ __all__ = [
     "Link",
     "LinkInstance",
     "RenderError",
+    "Rendered",
+    "TemplateError",
     "load_job_spec",
     "render_job",
+    "render_templates",
 ]
 
 RENDER_RB = Path(__file__).with_name("render.rb")
@@ -90,6 +95,60 @@ class Link:
     address: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateError:
+    """One template that failed (``template`` None: binding the properties failed before any ran)."""
+
+    template: str | None
+    line: int | None
+    message: str
+
+    def describe(self, instance: InstanceSpec, job: str) -> str:
+        """The director's wording: ``Error filling in template 'SRC' (line N) for GROUP/INDEX (job 'JOB'): ...``."""
+        where = f"for {instance.label} (job '{job}')"
+        if self.template is None:
+            return f"Error binding properties {where}: {self.message}"
+        return f"Error filling in template '{self.template}' (line {self.line or 'unknown'}) {where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Every template of one job rendered for one instance.
+
+    ``files``: destination (``config/x.yml``, ``monit``) -> content, for the templates that
+    rendered; ``errors``: the templates that failed; ``properties_read``: template source ->
+    every property name it gave to ``p`` or ``if_p``.
+    """
+
+    files: dict[str, str]
+    errors: tuple[TemplateError, ...]
+    properties_read: dict[str, tuple[str, ...]]
+
+
+def render_templates(
+    job_dir: Path, *, instance: InstanceSpec, properties: dict[str, Any], links: dict[str, Link] | None = None,
+) -> Rendered:
+    """Render every template of the job in ``job_dir`` for ``instance``, writing nothing.
+
+    ``properties`` is the manifest's nested property hash for this job; only properties declared
+    in the job spec are visible, with the spec's defaults under the manifest's values. ``links``
+    maps consumed link names to providers; links the job does not consume are ignored. A failing
+    template is reported in ``errors``; RenderError when the spec or a template source is
+    missing or Ruby cannot run.
+    """
+    job = load_job_spec(Path(job_dir))
+    sources = _read_sources(job)
+    result = _run_ruby(_request(job, instance, properties, links or {}, sources), job, instance)
+    dests = dict(_destinations(job, sources))
+    return Rendered(
+        files={dests[src]: text for src, text in (result.get("rendered") or {}).items() if src in dests},
+        errors=tuple(TemplateError(e.get("template"), e.get("line") or None,
+                                   str(e.get("message") or e.get("class") or "unknown error"))
+                     for e in result.get("errors") or []),
+        properties_read={src: tuple(names) for src, names in (result.get("properties_read") or {}).items()},
+    )
+
+
 def render_job(
     job_dir: Path,
     *,
@@ -100,31 +159,20 @@ def render_job(
 ) -> list[Path]:
     """Render every template of the job in ``job_dir`` for ``instance`` into ``out_dir``.
 
-    ``properties`` is the manifest's nested property hash for this job; only properties declared
-    in the job spec are visible, with the spec's defaults under the manifest's values. ``links``
-    maps consumed link names to providers; links the job does not consume are ignored. Writes
-    ``out_dir/<destination>`` for each template (``bin/*`` mode 0755, others 0644) and, when the
-    job has a ``monit`` file, ``out_dir/monit``; returns the written paths in spec order, monit
-    last. Nothing is written unless every template renders.
-
-    Raises RenderError when the spec or a template source is missing, Ruby is not installed, or
-    any template fails; template failures read ``Error filling in template 'SRC' (line N) for
-    GROUP/INDEX (job 'JOB'): MESSAGE``, one line per failing template.
+    See :func:`render_templates`. Writes ``out_dir/<destination>`` for each template (``bin/*``
+    mode 0755, others 0644) and, when the job has a ``monit`` file, ``out_dir/monit``; returns
+    the written paths in spec order, monit last. Nothing is written unless every template
+    renders: RenderError with one line per failing template otherwise.
     """
-    job_dir = Path(job_dir)
-    job = load_job_spec(job_dir)
-    sources = _read_sources(job)
-    request = _request(job, instance, properties, links or {}, sources)
-    result = _run_ruby(request, job, instance)
-    errors = result.get("errors") or []
-    if errors:
-        raise RenderError("\n".join(_format_error(e, job, instance) for e in errors))
-    rendered: dict[str, str] = result["rendered"]
+    rendered = render_templates(job_dir, instance=instance, properties=properties, links=links)
+    if rendered.errors:
+        job = load_job_spec(Path(job_dir)).name
+        raise RenderError("\n".join(e.describe(instance, job) for e in rendered.errors))
     written: list[Path] = []
-    for source, dest in _destinations(job, sources):
+    for dest, text in rendered.files.items():
         path = Path(out_dir) / dest
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered[source], encoding="utf-8", newline="")
+        path.write_text(text, encoding="utf-8", newline="")
         path.chmod(0o755 if Path(dest).parts[0] == "bin" else 0o644)
         written.append(path)
     return written
@@ -230,13 +278,3 @@ def _run_ruby(request: dict[str, Any], job: JobSpec, instance: InstanceSpec) -> 
     if proc.returncode != 0 or not isinstance(result, dict):
         raise RenderError(f"{RENDER_RB} failed rendering {where} (exit {proc.returncode}): {stderr[-2000:]}")
     return result
-
-
-def _format_error(error: Mapping[str, Any], job: JobSpec, instance: InstanceSpec) -> str:
-    where = f"for {instance.label} (job '{job.name}')"
-    message = error.get("message") or error.get("class") or "unknown error"
-    template = error.get("template")
-    if template is None:
-        return f"Error binding properties {where}: {message}"
-    line = error.get("line")
-    return f"Error filling in template '{template}' (line {line if line else 'unknown'}) {where}: {message}"

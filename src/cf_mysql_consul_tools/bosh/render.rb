@@ -2,7 +2,7 @@
 
 # Renders one BOSH job's ERB templates the way the BOSH director does, for one instance.
 #
-# Called by cf_mysql_consul_tools.release.renderer: a JSON request on stdin, a JSON result on stdout.
+# Called by cf_mysql_consul_tools.bosh.render: a JSON request on stdin, a JSON result on stdout.
 #
 # Request:
 #   { "job": "proxy", "instance": "proxy/0",
@@ -16,7 +16,11 @@
 # Result:
 #   { "rendered": { "proxy.yml.erb": "..." },
 #     "errors": [ { "template": "proxy.yml.erb" | null, "line": 12 | null,
-#                   "class": "RuntimeError", "message": "..." } ] }
+#                   "class": "RuntimeError", "message": "..." } ],
+#     "properties_read": { "proxy.yml.erb": ["port", ...] } }   # every name given to p / if_p
+#
+# The names a template asked for (literal or computed, whether set or not) let the release lint
+# tell which properties a template reads that its spec does not declare.
 #
 # Semantics follow Bosh::Template::EvaluationContext: only declared properties are bound (the
 # spec's default under the manifest's value, nil counting as unset); `p`, `if_p`, `link`,
@@ -157,9 +161,10 @@ module CfMysqlConsul
   # The object templates are evaluated against (self inside the ERB).
   class EvaluationContext
     include PropertyLookup
-    attr_reader :name, :index, :spec, :properties, :raw_properties
+    attr_reader :name, :index, :spec, :properties, :raw_properties, :reads
 
     def initialize(spec, consumes, links)
+      @reads = []
       @name = spec['name']
       @index = spec['index']
       @raw_properties = spec['properties'] || {}
@@ -179,10 +184,12 @@ module CfMysqlConsul
     end
 
     def p(*args)
+      note(args[0])
       first_property(@raw_properties, args)
     end
 
     def if_p(*names)
+      names.each { |n| note(n) }
       values = properties_if_set(@raw_properties, names)
       return ActiveElseBlock.new(self) if values.nil?
 
@@ -212,6 +219,10 @@ module CfMysqlConsul
     end
 
     private
+
+    def note(names)
+      Array(names).each { |n| @reads << n.to_s }
+    end
 
     def openstruct(object)
       case object
@@ -270,21 +281,23 @@ module CfMysqlConsul
     spec['links'] = request['links']
     rendered = {}
     errors = []
+    reads = {}
     request['templates'].each do |template|
       source = template['source']
       filename = "#{request['job']}/templates/#{source}"
+      context = EvaluationContext.new(deep_copy(spec), request['consumes'], deep_copy(request['links']))
       begin
         erb = ERB.new(template['content'], trim_mode: '-')
         erb.filename = filename
-        context = EvaluationContext.new(deep_copy(spec), request['consumes'], deep_copy(request['links']))
         rendered[source] = erb.result(context.get_binding)
       rescue Exception => e # rubocop:disable Lint/RescueException -- as the director: exit, SyntaxError too
         errors << error_entry(e, source, filename)
       end
+      reads[source] = context.reads.uniq
     end
-    { 'rendered' => rendered, 'errors' => errors }
+    { 'rendered' => rendered, 'errors' => errors, 'properties_read' => reads }
   rescue InvalidPropertyType => e
-    { 'rendered' => {}, 'errors' => [error_entry(e, nil, nil)] }
+    { 'rendered' => {}, 'errors' => [error_entry(e, nil, nil)], 'properties_read' => {} }
   end
 
   def main

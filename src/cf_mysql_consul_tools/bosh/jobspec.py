@@ -82,10 +82,11 @@ def load_job_spec(job_dir: Path) -> JobSpec:
         raise RenderError(f"job spec {spec_path} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise RenderError(f"job spec {spec_path}: expected a YAML map at the top level")
-    return _parse(doc, spec_path)
+    return parse_job_spec(doc, spec_path)
 
 
-def _parse(doc: dict[str, Any], spec_path: Path) -> JobSpec:
+def parse_job_spec(doc: dict[str, Any], spec_path: Path) -> JobSpec:
+    """A job spec from its YAML data (``spec_path`` names it in errors and becomes ``path``'s parent)."""
     def fail(what: str) -> RenderError:
         return RenderError(f"job spec {spec_path}: {what}")
 
@@ -157,34 +158,3 @@ def _link_entries(doc: dict[str, Any], key: str, fail: Callable[[str], RenderErr
             raise fail(f"{key} link {entry['name']!r} is declared twice")
         seen.add(entry["name"])
     return entries
-
-
-def dig(props: dict[str, Any], dotted: str) -> Any:
-    """The value at dotted name ``a.b.c`` in a nested property hash (None when unset)."""
-    value: Any = props
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """Dotted names -> a nested hash, leaving out unset (None) values."""
-    out: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        if value is None:
-            continue
-        node = out
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
-def link_properties(spec: JobSpec, manifest_props: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """What a provided link exposes: ``names`` from the manifest's values over the spec's defaults, nested."""
-    flat = {}
-    for name in names:
-        value = dig(manifest_props, name)
-        flat[name] = value if value is not None else spec.properties.get(name, {}).get("default")
-    return nest(flat)
