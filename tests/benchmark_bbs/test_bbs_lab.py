@@ -16,7 +16,7 @@ from cf_mysql_consul.benchmark_bbs import ops, schema
 from cf_mysql_consul.benchmark_bbs.client import Cursor, Pool
 from cf_mysql_consul.benchmark_bbs.errors import BbsError
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver
-from cf_mysql_consul_tools.experiments.runner import admin_credentials
+from cf_mysql_consul_tools.access import mysql_admin
 from cf_mysql_consul_tools.experiments.topology import consul_dns_address
 from cf_mysql_consul_tools.lab import Lab
 
@@ -27,7 +27,7 @@ DB = "bbs_probe"
 @pytest.fixture
 def pool(lab: Lab) -> Iterator[Pool]:
     """A BBS pool straight to mysql/0 on a fresh BBS schema (dropped afterwards)."""
-    user, password = admin_credentials(lab)
+    user, password = mysql_admin(lab.deployment)
     with lab.mysql("mysql/0") as conn:
         schema.recreate(conn, DB)
     the_pool = Pool(FixedResolver([f"{lab.instance('mysql/0').address}:3306"]), user=user, password=password,
@@ -106,7 +106,7 @@ def test_new_connections_resolve_the_service_through_consul_dns(lab: Lab, pool: 
 
 
 def test_errand_program_prints_the_ginkgo_block(lab: Lab, tmp_path: Path) -> None:
-    user, password = admin_credentials(lab)
+    user, password = mysql_admin(lab.deployment)
     node = lab.instance("mysql/0").address
     config = {"desired_lrps": 100, "num_reps": 2, "num_trials": 1, "cycle_seconds": 0.2,
               "database_connection_string": f"{user}:{password}@tcp({node}:3306)/errand_probe"}

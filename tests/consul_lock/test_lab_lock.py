@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from cf_mysql_consul.consul_lock.timing import CYCLE_CONSUL_CALLS, Timing
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab import lock_checks as lc
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -29,7 +30,7 @@ def stays_standby(lab: Lab, name: str, seconds: float) -> None:
     """Observe ``name`` for ``seconds``: its traffic must stay off (an observation window, not a wait)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert name not in lc.enabled(lab), f"{name} serves again without winning the lock"
+        assert name not in access.serving(lab.deployment), f"{name} serves again without winning the lock"
         time.sleep(0.1)
 
 
@@ -46,7 +47,7 @@ def test_steady_state_one_active_proxy_and_dns_returns_only_it(lab: Lab) -> None
         wait_until(lambda v=via: lc.resolve(lab, v) == [address], timeout=30,
                    what=f"mysql.service.consul on {via}'s agent to list only {address}",
                    describe=lambda v=via: str(lc.resolve(lab, v)))
-    assert lc.enabled(lab) == [active]
+    assert access.serving(lab.deployment) == [active]
     assert lc.write_through_dns(lab, standby) == address
     value = requests.get(f"{lab.consul_url(standby)}/v1/kv/service/mysql/leader?raw", timeout=2).json()
     state = lc.lock_state(lab, active)
@@ -57,7 +58,7 @@ def test_steady_state_one_active_proxy_and_dns_returns_only_it(lab: Lab) -> None
     key_url = f"{lab.consul_url(standby)}/v1/kv/service/mysql/leader?raw"
     wait_until(
         lambda: requests.get(key_url, timeout=2).json()["backend"]
-        == (lc.cluster(lab, active) or {})["activeBackend"]["name"],
+        == (access.proxy_cluster(lab.deployment, active) or {})["activeBackend"]["name"],
         timeout=15, what="the key's value to name the proxy's active backend",
     )
 
@@ -73,7 +74,7 @@ def test_sigkill_on_the_active_instance_hands_over(healthy_lab: Lab, process: st
     took = time.monotonic() - t0
     stays_standby(lab, old, 3)
     assert not activations(lab, old, t0), "the old instance activated again without winning the lock"
-    assert (lc.cluster(lab, new) or {})["activeBackend"]["name"] == backend  # the same Galera node
+    assert (access.proxy_cluster(lab.deployment, new) or {})["activeBackend"]["name"] == backend  # the same Galera node
     report = lc.audit_lab(lab, since=t0 - 1)  # a killed proxy's interval ends where consul-lock found it gone
     assert report.ok, report.describe()
     print(f"SIGKILL {process}: {new} active after {took:.2f} s")
@@ -163,7 +164,7 @@ def watch_serving(lab: Lab, seconds: float) -> set[str]:
     seen: set[str] = set()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        on = lc.enabled(lab)
+        on = access.serving(lab.deployment)
         assert len(on) <= 1, f"two proxies serve at once: {on}"
         seen.update(on)
         time.sleep(0.1)
@@ -194,7 +195,7 @@ def test_consul_servers_down_the_holder_keeps_serving_on_its_peers_promises(heal
                describe=lambda: str({n: lc.lock_state(lab, n).get("reason") for n in lc.proxies(lab)}))
     print(f"Consul servers down for {back - t0:.1f} s: {old} served throughout on its peers' promises; "
           f"every consul-lock armed {time.monotonic() - back:.2f} s after the servers came back")
-    assert lc.enabled(lab) == [old]
+    assert access.serving(lab.deployment) == [old]
     report = lc.audit_lab(lab, since=t0 - 1)
     assert report.ok, report.describe()
 
@@ -212,7 +213,7 @@ def test_consul_servers_down_and_a_silent_peer_the_holder_stops_within_its_lease
     try:
         for server in servers:
             lab.kill(server)
-        wait_until(lambda: not lc.enabled(lab), timeout=bound + 30, what="the holder to stop serving")
+        wait_until(lambda: not access.serving(lab.deployment), timeout=bound + 30, what="the holder to stop serving")
     finally:
         lab.resume(standby, "consul-lock")
         start_servers(lab, servers)
@@ -277,6 +278,6 @@ def test_holder_cut_off_from_the_consul_servers_only_keeps_serving_and_rearms_af
     print(f"{old} cut off from the Consul servers for {healed - t0:.1f} s: served throughout; every consul-lock "
           f"armed {armed_after:.2f} s after the heal; the lock proven through Consul again after "
           f"{time.monotonic() - healed:.2f} s")
-    assert lc.enabled(lab) == [old]
+    assert access.serving(lab.deployment) == [old]
     report = lc.audit_lab(lab, since=t0 - 1)
     assert report.ok, report.describe()

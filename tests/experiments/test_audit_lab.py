@@ -14,9 +14,9 @@ from cf_mysql_consul.benchmark_bbs.client import Pool
 from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig
 from cf_mysql_consul.benchmark_bbs.resolve import FixedResolver
 from cf_mysql_consul.benchmark_bbs.workload import Workload
+from cf_mysql_consul_tools.access import mysql_admin, serving
 from cf_mysql_consul_tools.experiments import audit
-from cf_mysql_consul_tools.experiments.runner import admin_credentials
-from cf_mysql_consul_tools.experiments.topology import ProxyApi
+from cf_mysql_consul_tools.experiments.topology import set_traffic
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
@@ -27,7 +27,7 @@ DB = "audit_probe"
 @pytest.fixture
 def seeded(lab: Lab) -> Iterator[Workload]:
     """60 LRPs written through a BBS pool straight to mysql/0; the database is dropped afterwards."""
-    user, password = admin_credentials(lab)
+    user, password = mysql_admin(lab.deployment)
     with lab.mysql("mysql/0") as conn:
         schema.recreate(conn, DB)
     node = lab.instance("mysql/0").address
@@ -62,20 +62,19 @@ def test_audit_catches_a_write_lost_on_one_node(lab: Lab, seeded: Workload) -> N
 
 def test_audit_catches_two_proxies_serving_at_once(lab: Lab) -> None:
     """Traffic is enabled on both proxies through their APIs for a moment."""
-    api = ProxyApi(lab)
     proxies = [i.name for i in lab.deployment.with_job("proxy")]
     t0 = time.monotonic()
     time.sleep(0.05)
     assert audit.overlap(lab, since=t0, until=time.monotonic(), not_serving={}).ok
-    already = set(api.serving())
+    already = set(serving(lab.deployment))
     enabled = [p for p in proxies if p not in already]
     try:
         for name in enabled:
-            api.set_traffic(name, True, "test: deliberate overlap")
-        wait_until(lambda: len(api.serving()) >= 2, timeout=10, what="both proxies serving")
+            set_traffic(lab, name, True, "test: deliberate overlap")
+        wait_until(lambda: len(serving(lab.deployment)) >= 2, timeout=10, what="both proxies serving")
     finally:
         for name in enabled:
-            api.set_traffic(name, False, "test: overlap over")
+            set_traffic(lab, name, False, "test: overlap over")
     until = time.monotonic()
     check = audit.overlap(lab, since=t0, until=until, not_serving={})
     assert not check.ok, check.detail

@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.variables import VarsStore, definitions
-from cf_mysql_consul_tools.experiments import audit, runner, spec
+from cf_mysql_consul_tools.experiments import audit, spec
 from cf_mysql_consul_tools.experiments.bosh_target import (
     PROCESSES,
     BoshSettings,
@@ -389,7 +390,7 @@ def test_connect_builds_the_deployment_from_bosh_and_the_manifest(fake_bosh: Fak
     # FAKE bosh on PATH (fake_bosh): a real BOSH director cannot exist on this machine.
     target = connect(tmp_path, vars_store)
     assert [(i.name, i.address) for i in target.deployment.instances] == list(IPS.items())
-    assert runner.admin_credentials(target) == ("root", "admin-pw")  # from the vars store
+    assert access.mysql_admin(target.deployment) == ("root", "admin-pw")  # from the vars store
     assert [r.key for r in target.records(target.instance("proxy/1"))] == [
         "consul_agent.consul", "proxy.proxy", "consul-lock.consul-lock"]
 

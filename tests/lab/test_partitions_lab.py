@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab import Lab
-from cf_mysql_consul_tools.lab import lock_checks as lc
 from cf_mysql_consul_tools.lab.partitions import cgroup2_root
 from cf_mysql_consul_tools.lab.processes import is_ours_and_alive
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -63,7 +63,7 @@ def test_consul_declares_a_cut_off_instance_failed_and_alive_again_after_heal(he
     # The cut-off agent sees the other side failed too, and the host still reaches its API and its proxy.
     lab.wait_consul_member("consul-0", "failed", via="proxy/1", timeout=30)
     assert requests.get(f"{lab.consul_url('proxy/1')}/v1/agent/self", timeout=2).ok
-    assert lc.cluster(lab, "proxy/1") is not None
+    assert access.proxy_cluster(lab.deployment, "proxy/1") is not None
     lab.heal()
     t1 = time.monotonic()
     lab.wait_consul_member("proxy-1", "alive", via="consul/0", timeout=60)

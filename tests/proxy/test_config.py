@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cf_mysql_consul.proxy.client import ProxyEndpoint
 from cf_mysql_consul.proxy.config import ConfigError, load_config, parse_config
 
 
@@ -78,3 +79,11 @@ def test_load_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.yml").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid"):
         load_config(tmp_path / "bad.yml")
+
+
+@pytest.mark.parametrize(("bind", "host"), [("0.0.0.0", "127.0.0.1"), ("::", "127.0.0.1"), ("10.0.0.4", "10.0.0.4")])
+def test_the_api_client_reaches_what_the_config_binds(bind: str, host: str) -> None:
+    endpoint = ProxyEndpoint.from_config(parse_config(minimal(bind_address=bind, api_port=8081, health_port=1937)))
+    assert (endpoint.api_url, endpoint.health_url) == (f"http://{host}:8081", f"http://{host}:1937")
+    assert (endpoint.username, endpoint.password) == ("admin", "secret")
+    assert ProxyEndpoint.from_url("http://10.0.0.5:8082", "u", "p").api_url == "http://10.0.0.5:8082"

@@ -1,20 +1,22 @@
 """The proxy side of the lock: its API (traffic lease, preferred backend, drain), with timeouts.
 
-Every call returns within ``timeout`` seconds or raises ``ProxyError``; the subclass says
-what the failure means for the lock: ``ProxyGone`` (connection refused: no process listens,
-so nothing is served), ``ProxyDraining`` (409: the proxy is shutting down), anything else
-(timeout, 5xx) may be a hung proxy that could still serve until its lease runs out.
+A thin adapter over the one proxy API client (:mod:`cf_mysql_consul.proxy.client`). Every call
+returns within ``timeout`` seconds or raises ``ProxyError``; the subclass says what the failure
+means for the lock: ``ProxyGone`` (connection refused: no process listens, so nothing is
+served), ``ProxyDraining`` (409: the proxy is shutting down), anything else (timeout, 5xx) may
+be a hung proxy that could still serve until its lease runs out.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
-
-import requests
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cf_mysql_consul.consul_lock.config import ProxyEndpoint
 from cf_mysql_consul.consul_lock.decide import ProxyState
+from cf_mysql_consul.proxy import client
+
+T = TypeVar("T")
 
 
 class ProxyError(RuntimeError):
@@ -29,48 +31,41 @@ class ProxyDraining(ProxyError):
     """The proxy refused to enable traffic because it is draining for shutdown."""
 
 
+def _translated(call: Callable[[], T]) -> T:
+    """``call()``, with the client's failures turned into this adapter's contract."""
+    try:
+        return call()
+    except client.ApiGone as exc:
+        raise ProxyGone(str(exc)) from exc
+    except client.ApiRefused as exc:
+        raise (ProxyDraining if exc.status == 409 else ProxyError)(str(exc)) from exc
+    except client.ApiError as exc:
+        raise ProxyError(str(exc)) from exc
+
+
 class ProxyControl:
     """Calls to the colocated proxy's API (basic auth) and health port."""
 
     def __init__(self, endpoint: ProxyEndpoint, *, timeout: float) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
-        self.base = f"http://{endpoint.address}:{endpoint.api_port}"
-        self.session = requests.Session()
-        self.session.auth = (endpoint.api_username, endpoint.api_password)
+        self.api = client.ProxyClient(client.ProxyEndpoint(
+            endpoint.address, endpoint.api_username, endpoint.api_password, endpoint.api_port, endpoint.health_port,
+        ), timeout=timeout)
 
     @property
     def live_url(self) -> str:
         """The unauthenticated liveness URL (a Consul check operators can see; not tied to the session)."""
-        return f"http://{self.endpoint.address}:{self.endpoint.health_port}/live"
+        return f"{self.api.endpoint.health_url}/live"
 
     @property
     def health_url(self) -> str:
         """The URL that answers 200 only while the proxy serves (the service check)."""
-        return f"http://{self.endpoint.address}:{self.endpoint.health_port}/health"
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self.session.request(method, self.base + path, json=body, timeout=self.timeout)
-        except requests.ConnectionError as exc:
-            if "refused" in str(exc).lower():
-                raise ProxyGone(f"{method} {path}: connection refused") from exc
-            raise ProxyError(f"{method} {path}: {type(exc).__name__}") from exc
-        except requests.RequestException as exc:
-            raise ProxyError(f"{method} {path}: {type(exc).__name__}") from exc
-        if response.status_code == 409:
-            raise ProxyDraining(f"{method} {path}: 409 {response.text[:200]}")
-        if response.status_code >= 400:
-            raise ProxyError(f"{method} {path}: HTTP {response.status_code} {response.text[:200]}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ProxyError(f"{method} {path}: not JSON") from exc
+        return f"{self.api.endpoint.health_url}/health"
 
     def cluster(self) -> dict[str, Any]:
         """``GET /v0/cluster``."""
-        result: dict[str, Any] = self._call("GET", "/v0/cluster")
-        return result
+        return _translated(self.api.cluster)
 
     def state(self) -> tuple[ProxyState, str, dict[str, Any] | None]:
         """The proxy's state for the decision, a detail, and the cluster document (None on error)."""
@@ -93,26 +88,22 @@ class ProxyControl:
         ``lease_until`` (this host's ``time.monotonic()``) is where this job's accounting ends the
         lease: the proxy caps the lease there and refuses the call if it arrives later.
         """
-        body: dict[str, Any] = {"trafficEnabled": True, "leaseSeconds": lease_seconds,
-                                "leaseUntilMonotonic": lease_until, "message": message}
+        body: dict[str, Any] = {"leaseSeconds": lease_seconds, "leaseUntilMonotonic": lease_until}
         if preferred:
             body["preferredBackend"] = preferred
-        result: dict[str, Any] = self._call("PATCH", "/v0/cluster", body)
-        return result
+        return _translated(lambda: self.api.set_traffic(True, message, **body))
 
     def disable(self, message: str) -> dict[str, Any]:
         """Disable traffic (the proxy severs its sessions)."""
-        result: dict[str, Any] = self._call("PATCH", "/v0/cluster", {"trafficEnabled": False, "message": message})
-        return result
+        return _translated(lambda: self.api.set_traffic(False, message))
 
     def drain(self, reason: str) -> dict[str, Any]:
         """``POST /v0/drain``: stop admitting clients for shutdown, let open sessions finish."""
-        result: dict[str, Any] = self._call("POST", f"/v0/drain?reason={quote(reason)}")
-        return result
+        return _translated(lambda: self.api.drain(reason))
 
     def healthy_backends(self) -> set[str]:
         """Names of the backends the proxy judges healthy (empty on error)."""
         try:
-            return {b["name"] for b in self._call("GET", "/v0/backends") if b.get("healthy")}
+            return {b["name"] for b in _translated(self.api.backends) if b.get("healthy")}
         except (ProxyError, KeyError, TypeError):
             return set()

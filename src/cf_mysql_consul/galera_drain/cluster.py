@@ -8,16 +8,15 @@ is ``request_switchover`` (``PATCH /v0/cluster preferredBackend``), which raises
 
 from __future__ import annotations
 
-import base64
 import json
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from cf_mysql_consul.galera import SYNCED
 from cf_mysql_consul.galera_drain.decide import PeerStatus, ProxyView
+from cf_mysql_consul.proxy.client import ApiError, ApiRefused, ProxyClient, ProxyEndpoint
 
 
 class SwitchoverError(RuntimeError):
@@ -40,6 +39,10 @@ class ProxyApiTarget:
     url: str
     username: str
     password: str
+
+    def client(self, timeout: float) -> ProxyClient:
+        """The proxy API client for this proxy."""
+        return ProxyClient(ProxyEndpoint.from_url(self.url, self.username, self.password), timeout=timeout)
 
 
 def peer_status(peer: Peer, *, timeout: float = 2.0) -> PeerStatus:
@@ -72,28 +75,17 @@ def _json(raw: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _call(proxy: ProxyApiTarget, method: str, path: str, *, form: dict[str, str] | None = None,
-          timeout: float = 2.0) -> Any:
-    data = urllib.parse.urlencode(form).encode() if form is not None else None
-    request = urllib.request.Request(proxy.url + path, data=data, method=method)
-    token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"null")
-
-
 def proxy_view(proxies: tuple[ProxyApiTarget, ...], *, timeout: float = 2.0) -> ProxyView:
     """Find the proxy that serves traffic and what it serves from (first serving one wins)."""
     errors = []
     for proxy in proxies:
+        api = proxy.client(timeout)
         try:
-            cluster = _call(proxy, "GET", "/v0/cluster", timeout=timeout)
+            cluster = api.cluster()
             if not cluster.get("trafficEnabled"):
                 continue
-            backends = _call(proxy, "GET", "/v0/backends", timeout=timeout)
-        except (urllib.error.URLError, OSError, json.JSONDecodeError, AttributeError) as exc:
+            backends = api.backends()
+        except (ApiError, TypeError, ValueError) as exc:
             errors.append(f"{proxy.name}: {exc}")
             continue
         active = (cluster.get("activeBackend") or {}).get("name")
@@ -109,10 +101,9 @@ def request_switchover(proxies: tuple[ProxyApiTarget, ...], active_proxy: str, t
     if proxy is None:
         raise SwitchoverError(f"unknown proxy {active_proxy}")
     try:
-        answer = _call(proxy, "PATCH", "/v0/cluster", form={"preferredBackend": target}, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        raise SwitchoverError(f"{proxy.name} refused preferredBackend={target}: HTTP {exc.code} "
-                              f"{exc.read()[:200]!r}") from exc
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
+        return proxy.client(timeout).patch_cluster(preferredBackend=target)
+    except ApiRefused as exc:
+        raise SwitchoverError(f"{proxy.name} refused preferredBackend={target}: HTTP {exc.status} "
+                              f"{exc.text[:200]!r}") from exc
+    except ApiError as exc:
         raise SwitchoverError(f"{proxy.name} did not answer PATCH /v0/cluster: {exc}") from exc
-    return dict(answer or {})

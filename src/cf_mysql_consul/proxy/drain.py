@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from cf_mysql_consul.proxy.client import ApiError, ProxyApi
+from cf_mysql_consul.proxy.client import ApiError, ProxyClient, ProxyEndpoint
 from cf_mysql_consul.proxy.config import ConfigError, load_config
 
 
@@ -21,23 +21,23 @@ def _say(text: str) -> None:
     print(f"proxy drain: {text}", file=sys.stderr, flush=True)
 
 
-def drain(api: ProxyApi, shutdown_delay: float, *, poll_seconds: float = 0.2) -> str:
+def drain(api: ProxyClient, shutdown_delay: float, *, poll_seconds: float = 0.2) -> str:
     """Drain the proxy behind ``api``; return a one-line verdict (never raises ``ApiError``)."""
     try:
-        cluster = api.call("GET", "/v0/cluster")
+        cluster = api.cluster()
     except ApiError as exc:
         return f"proxy API not answering ({exc}): nothing to drain"
     if not cluster.get("trafficEnabled") and not cluster.get("draining"):
         return f"standby (traffic disabled: {cluster.get('message')}): nothing to drain"
     try:
-        api.call("POST", "/v0/drain")
+        api.drain()
     except ApiError as exc:
         return f"could not start the drain ({exc}); the process severs sessions on SIGTERM"
     deadline = time.monotonic() + shutdown_delay
     sessions = -1
     while time.monotonic() < deadline:
         try:
-            sessions = sum(b["currentSessionCount"] for b in api.call("GET", "/v0/backends"))
+            sessions = sum(b["currentSessionCount"] for b in api.backends())
         except ApiError as exc:
             return f"API stopped answering while draining ({exc})"
         if sessions == 0:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(0)
         return 0
     _say(f"called with {' '.join(bosh_args) or 'no arguments'}")
-    _say(drain(ProxyApi(config), config.shutdown_delay_seconds))
+    _say(drain(ProxyClient(ProxyEndpoint.from_config(config)), config.shutdown_delay_seconds))
     print(0, flush=True)
     return 0
 

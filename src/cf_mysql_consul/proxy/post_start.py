@@ -6,11 +6,11 @@ import argparse
 import sys
 import time
 
-from cf_mysql_consul.proxy.client import ApiError, ProxyApi
+from cf_mysql_consul.proxy.client import ApiError, ProxyClient, ProxyEndpoint
 from cf_mysql_consul.proxy.config import ConfigError, load_config
 
 
-def wait_for_api(api: ProxyApi, timeout: float, *, poll_seconds: float = 0.5) -> tuple[bool, str]:
+def wait_for_api(api: ProxyClient, timeout: float, *, poll_seconds: float = 0.5) -> tuple[bool, str]:
     """Poll ``/live`` and ``GET /v0/cluster`` until both answer or ``timeout``; return (ok, verdict)."""
     deadline = time.monotonic() + timeout
     last = "not polled"
@@ -18,7 +18,7 @@ def wait_for_api(api: ProxyApi, timeout: float, *, poll_seconds: float = 0.5) ->
     while True:
         if api.live():
             try:
-                cluster = api.call("GET", "/v0/cluster")
+                cluster = api.cluster()
                 return True, (
                     f"API answers: traffic {'enabled' if cluster['trafficEnabled'] else 'disabled'}, "
                     f"active backend {(cluster['activeBackend'] or {}).get('name')}: {cluster['reason']}"
@@ -26,7 +26,7 @@ def wait_for_api(api: ProxyApi, timeout: float, *, poll_seconds: float = 0.5) ->
             except ApiError as exc:
                 last = str(exc)
         else:
-            last = f"{api.health_base}/live does not answer"
+            last = f"{api.endpoint.health_url}/live does not answer"
         if time.monotonic() >= deadline:
             return False, last
         if time.monotonic() >= next_note:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"proxy post-start: invalid config: {exc}", file=sys.stderr)
         return 1
-    ok, verdict = wait_for_api(ProxyApi(config), args.timeout)
+    ok, verdict = wait_for_api(ProxyClient(ProxyEndpoint.from_config(config)), args.timeout)
     if ok:
         print(f"proxy post-start: {verdict}")
         return 0

@@ -30,8 +30,9 @@ import pymysql
 from rich.console import Console
 from rich.table import Table
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.benchmarks.haproxy import HAProxy, Server, tcp_config, wait_port_free
-from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, admin_password, galera_settled
+from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, galera_settled
 from cf_mysql_consul_tools.benchmarks.labrun import bench_lab, lab_location
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -148,8 +149,8 @@ def haproxy_config(lab: Lab, bind: str) -> str:
     return tcp_config(bind, 3306, servers, defaults=checks)
 
 
-def _answered_by(host: str, password: str, address: str) -> bool:
-    conn = pymysql.connect(host=host, user="root", password=password, connect_timeout=2, read_timeout=2)
+def _answered_by(host: str, admin: tuple[str, str], address: str) -> bool:
+    conn = pymysql.connect(host=host, user=admin[0], password=admin[1], connect_timeout=2, read_timeout=2)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT @@bind_address")
         row = cur.fetchone()
@@ -169,13 +170,13 @@ def restore(lab: Lab, proxy: LabProxy, ha_host: str, fault: str) -> None:
         lambda: all(b["healthy"] for b in proxy.backends()), timeout=60, what="proxy/0 to see both backends healthy"
     )
     proxy.enable(preferred="mysql/0", message="bench.failover: pinned to mysql/0")
-    address, password = lab.instance("mysql/0").address, admin_password(lab)
+    address, admin = lab.instance("mysql/0").address, access.mysql_admin(lab.deployment)
     wait_until(
-        lambda: proxy.active() == "mysql/0" and _answered_by(proxy.host, password, address),
+        lambda: proxy.active() == "mysql/0" and _answered_by(proxy.host, admin, address),
         timeout=60,
         what="proxy/0 to serve through mysql/0",
     )
-    wait_until(lambda: _answered_by(ha_host, password, address), timeout=60, what="HAProxy to route to mysql/0 again")
+    wait_until(lambda: _answered_by(ha_host, admin, address), timeout=60, what="HAProxy to route to mysql/0 again")
 
 
 def one_run(lab: Lab, probes: dict[str, Probe], fault: str) -> RunResult:
@@ -212,7 +213,7 @@ def _run_with_retries(
     ha_host: str,
     fault: str,
     previous_fault: str,
-    password: str,
+    admin: tuple[str, str],
     log: Callable[[str], None],
     attempts: int = 3,
 ) -> RunResult:
@@ -220,8 +221,8 @@ def _run_with_retries(
     for attempt in range(attempts):
         restore(lab, proxy, ha_host, previous_fault if attempt == 0 else "pause")
         probes = {
-            "ours": Probe(proxy.host, "root", password, old, new),
-            "haproxy": Probe(ha_host, "root", password, old, new),
+            "ours": Probe(proxy.host, *admin, old, new),
+            "haproxy": Probe(ha_host, *admin, old, new),
         }
         try:
             return one_run(lab, probes, fault)
@@ -320,7 +321,7 @@ def run_failover_bench(
     ha_host = f"{address_prefix}.{HAPROXY_HOST_SUFFIX}"
     results: list[RunResult] = []
     with bench_lab(prefix, root, log=log, keep=keep_lab, galera_options=galera_options) as lab:
-        password = admin_password(lab)
+        admin = access.mysql_admin(lab.deployment)
         with lab.mysql("mysql/0") as conn, conn.cursor() as cur:
             cur.execute("CREATE DATABASE IF NOT EXISTS bench")
             cur.execute(
@@ -334,7 +335,7 @@ def run_failover_bench(
             restore_fault = "pause"  # nothing to restart before the first run, just settle
             for fault in faults:
                 for run in range(runs):
-                    result = _run_with_retries(lab, proxy, ha_host, fault, restore_fault, password, log)
+                    result = _run_with_retries(lab, proxy, ha_host, fault, restore_fault, admin, log)
                     results.append(result)
                     restore_fault = fault
                     log(

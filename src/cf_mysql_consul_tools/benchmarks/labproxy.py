@@ -7,30 +7,18 @@ Used by the benchmarks and by the lab integration tests.
 
 from __future__ import annotations
 
-import base64
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from cf_mysql_consul.proxy.client import ProxyApi
+from cf_mysql_consul.proxy.client import ProxyClient, ProxyEndpoint
 from cf_mysql_consul.proxy.config import ProxyConfig, load_config
 from cf_mysql_consul.proxy.events import read_events
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.waiting import wait_until
-
-
-def admin_password(lab: Lab) -> str:
-    """The MySQL admin (root) password of the lab's mysql job."""
-    for inst in lab.deployment.with_job("mysql"):
-        job = inst.job("mysql")
-        if job is not None:
-            return str(((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", ""))
-    return ""
-
 
 LOCK_JOB = "consul-lock"
 
@@ -93,14 +81,14 @@ class LabProxy:
     lab: Lab
     name: str
     config: ProxyConfig
-    api: ProxyApi
+    api: ProxyClient
 
     @classmethod
     def of(cls, lab: Lab, name: str = "proxy/0", *, timeout: float = 5.0) -> LabProxy:
         """The proxy ``name`` of ``lab`` (its job must have been rendered, i.e. started once)."""
         path = lab.instance_dir(lab.instance(name)) / "jobs" / "proxy" / "config" / "proxy.yml"
         config = load_config(path)
-        return cls(lab, name, config, ProxyApi(config, timeout=timeout))
+        return cls(lab, name, config, ProxyClient(ProxyEndpoint.from_config(config), timeout=timeout))
 
     @property
     def host(self) -> str:
@@ -120,15 +108,15 @@ class LabProxy:
 
     def cluster(self) -> dict[str, Any]:
         """``GET /v0/cluster``."""
-        return dict(self.api.call("GET", "/v0/cluster"))
+        return self.api.cluster()
 
     def backends(self) -> list[dict[str, Any]]:
         """``GET /v0/backends``."""
-        return list(self.api.call("GET", "/v0/backends"))
+        return self.api.backends()
 
     def patch(self, **fields: Any) -> dict[str, Any]:
         """``PATCH /v0/cluster`` with JSON ``fields``; raises ``ApiError`` on a non-2xx answer."""
-        return dict(self.api.call("PATCH", "/v0/cluster", fields))
+        return self.api.patch_cluster(**fields)
 
     def enable(
         self,
@@ -154,21 +142,13 @@ class LabProxy:
         active = self.cluster()["activeBackend"]
         return str(active["name"]) if active else None
 
-    def health_status(self) -> int:
-        """HTTP status of ``GET /health`` on the health port (200 serving, 503 not)."""
-        url = f"{self.api.health_base}/health"
-        try:
-            with urllib.request.urlopen(url, timeout=self.api.timeout) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
+    def health_status(self) -> int | None:
+        """HTTP status of ``GET /health`` on the health port (200 serving, 503 not; None: no answer)."""
+        return self.api.health_status()
 
     def metrics(self) -> dict[str, float]:
         """``GET /metrics``, parsed."""
-        token = base64.b64encode(f"{self.config.api_username}:{self.config.api_password}".encode()).decode()
-        request = urllib.request.Request(f"{self.api.base}/metrics", headers={"Authorization": f"Basic {token}"})
-        with urllib.request.urlopen(request, timeout=self.api.timeout) as response:
-            return parse_metrics(response.read().decode())
+        return parse_metrics(self.api.metrics())
 
     def backend_sessions(self) -> dict[str, int]:
         """Open client sessions per backend name, from ``/metrics``."""
@@ -186,5 +166,5 @@ class LabProxy:
     def connect(self, *, user: str = "root", password: str | None = None, **kwargs: Any) -> pymysql.Connection[Any]:
         """A MySQL connection through this proxy (default: the lab's admin user), autocommit."""
         options: dict[str, Any] = {"connect_timeout": 5, "autocommit": True, **kwargs}
-        secret = admin_password(self.lab) if password is None else password
+        secret = access.mysql_admin(self.lab.deployment)[1] if password is None else password
         return pymysql.connect(host=self.host, port=self.port, user=user, password=secret, **options)

@@ -26,6 +26,8 @@ from typing import Any
 
 import requests
 
+from cf_mysql_consul.proxy.client import ApiError, ApiGone, ProxyClient, ProxyEndpoint
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab import lock_checks as lc
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.standins import CONSUL_BIN
@@ -67,9 +69,9 @@ class Stock:
 
     def start(self, name: str) -> None:
         inst = self.lab.instance(name)
-        base, auth = lc._api(self.lab, name)
-        child = [sys.executable, "-m", "cf_mysql_consul_tools.benchmarks.lock", "child", "--api", base,
-                 "--user", auth[0], "--password", auth[1]]
+        api = access.proxy_endpoint(self.lab.deployment, name)
+        child = [sys.executable, "-m", "cf_mysql_consul_tools.benchmarks.lock", "child", "--api", api.api_url,
+                 "--user", api.username, "--password", api.password]
         self.procs[name] = subprocess.Popen(
             [str(CONSUL_BIN), "lock", f"-http-addr=http://{inst.address}:8500", f"-name=stock {name}",
              STOCK_PREFIX, *child], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -98,9 +100,8 @@ class Stock:
             except ProcessLookupError:
                 pass
             proc.wait(timeout=10)
-            base, auth = lc._api(self.lab, name)
-            with contextlib.suppress(requests.RequestException):
-                requests.patch(f"{base}/v0/cluster", auth=auth, json={"trafficEnabled": False}, timeout=2)
+            with contextlib.suppress(ApiError):
+                access.proxy_client(self.lab.deployment, name, timeout=2).set_traffic(False, "bench.lock: stock over")
         self.procs.clear()
 
 
@@ -110,7 +111,8 @@ def _restore(lab: Lab, stock: Stock | None) -> None:
     for inst in lab.deployment.instances:
         lab.resume(inst.name)
     for name in lc.proxies(lab):  # a drained instance stays drained until its processes restart
-        if lc.lock_state(lab, name).get("stepped_down") or (lc.cluster(lab, name) or {}).get("draining"):
+        draining = (access.proxy_cluster(lab.deployment, name) or {}).get("draining")
+        if lc.lock_state(lab, name).get("stepped_down") or draining:
             lab.stop(name, "consul-lock")
             lab.stop(name, "proxy")
     lab.up()
@@ -223,20 +225,19 @@ def child(argv: list[str]) -> int:
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     args = parser.parse_args(argv)
-    auth = (args.user, args.password)
+    api = ProxyClient(ProxyEndpoint.from_url(args.api, args.user, args.password), timeout=0.5)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while not stop.is_set():
         try:
-            requests.patch(f"{args.api}/v0/cluster", auth=auth, timeout=0.5,
-                           json={"trafficEnabled": True, "leaseSeconds": 3, "message": "stock consul lock child"})
-        except requests.ConnectionError:
+            api.set_traffic(True, "stock consul lock child", leaseSeconds=3)
+        except ApiGone:
             return 1  # proxy gone: let consul lock release the lock
-        except requests.RequestException:
+        except ApiError:
             pass
         stop.wait(1)
-    with contextlib.suppress(requests.RequestException):
-        requests.patch(f"{args.api}/v0/cluster", auth=auth, timeout=0.5, json={"trafficEnabled": False})
+    with contextlib.suppress(ApiError):
+        api.set_traffic(False, "stock consul lock child stopped")
     return 0
 
 

@@ -20,9 +20,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.benchmarks import sysbench
 from cf_mysql_consul_tools.benchmarks.haproxy import HAProxy, Server, tcp_config, wait_port_free
-from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, admin_password
+from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy
 from cf_mysql_consul_tools.benchmarks.labrun import bench_lab, lab_location
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -147,7 +148,7 @@ def _prepare(lab: Lab, options: ProxyBenchOptions, log: Callable[[str], None]) -
     with lab.mysql("mysql/0") as conn, conn.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS sbtest")
         cur.execute("CREATE DATABASE sbtest")
-    direct = sysbench.Endpoint(node.address, 3306, "root", admin_password(lab))
+    direct = sysbench.Endpoint(node.address, 3306, *access.mysql_admin(lab.deployment))
     log(f"sysbench prepare: {options.tables} tables x {options.table_size} rows on mysql/0")
     sysbench.prepare(direct, tables=options.tables, table_size=options.table_size)
     return direct

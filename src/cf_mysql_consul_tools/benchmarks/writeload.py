@@ -9,12 +9,9 @@ it enables traffic on one live proxy whenever none serves (never two at once).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +19,8 @@ from typing import Any
 
 import pymysql
 
+from cf_mysql_consul.proxy.client import ApiError
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab.lab import Lab
 
 
@@ -41,13 +40,6 @@ class LoadResult:
         return sum(self.errors.values())
 
 
-def _admin_password(lab: Lab) -> str:
-    inst = lab.deployment.with_job("mysql")[0]
-    job = inst.job("mysql")
-    props = job.properties if job else {}
-    return str(((props.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", "lab-admin-password"))
-
-
 class WriteLoad:
     """``writers`` threads inserting at most ``rate`` rows/s in total through the proxies."""
 
@@ -58,7 +50,7 @@ class WriteLoad:
         self.rate = rate
         self.payload = "x" * payload_bytes
         self.table = table or f"acks_{uuid.uuid4().hex[:8]}"
-        self.password = _admin_password(lab)
+        self.user, self.password = access.mysql_admin(lab.deployment)
         self.targets = targets or [i.address for i in lab.deployment.with_job("proxy")] or \
             [i.address for i in lab.deployment.with_job("mysql")]
         self.result = LoadResult()
@@ -78,7 +70,7 @@ class WriteLoad:
         last: Exception | None = None
         for host in self.targets:
             try:
-                conn = pymysql.connect(host=host, port=3306, user="root", password=self.password, autocommit=True,
+                conn = pymysql.connect(host=host, port=3306, user=self.user, password=self.password, autocommit=True,
                                        connect_timeout=2, read_timeout=10, write_timeout=10)
                 with conn.cursor() as cur:
                     cur.execute("SELECT 1")
@@ -153,42 +145,30 @@ class TrafficKeeper:
     """Stand-in for consul-lock: keep exactly one live proxy serving (enable one when none does)."""
 
     def __init__(self, lab: Lab, *, interval: float = 0.3) -> None:
-        self.proxies = lab.deployment.with_job("proxy")
-        job = self.proxies[0].job("proxy") if self.proxies else None
-        props = job.properties if job else {}
-        token = f"{props.get('api_username', '')}:{props.get('api_password', '')}"
-        self.auth = "Basic " + base64.b64encode(token.encode()).decode()
+        self.proxies = [access.proxy_client(lab.deployment, i.name) for i in lab.deployment.with_job("proxy")]
         self.interval = interval
         self.enabled_count = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="traffic-keeper")
 
-    def _call(self, address: str, method: str, body: bytes | None = None) -> dict[str, Any]:
-        req = urllib.request.Request(f"http://{address}:8080/v0/cluster", data=body, method=method)
-        req.add_header("Authorization", self.auth)
-        if body:
-            req.add_header("Content-Type", "application/x-www-form-urlencoded")
-        with urllib.request.urlopen(req, timeout=1) as resp:
-            return dict(json.loads(resp.read()))
-
     def tick(self) -> None:
         """Enable the first live, not-draining proxy if no proxy serves."""
         live = []
-        for p in self.proxies:
+        for api in self.proxies:
             try:
-                cluster = self._call(p.address, "GET")
-            except (OSError, ValueError):
+                cluster = api.cluster()
+            except ApiError:
                 continue
             if cluster.get("trafficEnabled"):
                 return
             if not cluster.get("draining"):
-                live.append(p.address)
-        for address in live:
+                live.append(api)
+        for api in live:
             try:
-                self._call(address, "PATCH", b"trafficEnabled=true&message=lab+traffic+keeper")
+                api.set_traffic(True, "lab traffic keeper")
                 self.enabled_count += 1
                 return
-            except (OSError, ValueError):
+            except ApiError:
                 continue
 
     def _run(self) -> None:
@@ -208,6 +188,6 @@ class TrafficKeeper:
 
     def disable_all(self) -> None:
         """Turn traffic off on every proxy again (leave a shared lab's proxies standby, as found)."""
-        for p in self.proxies:
-            with contextlib.suppress(OSError, ValueError):
-                self._call(p.address, "PATCH", b"trafficEnabled=false&message=lab+traffic+keeper+done")
+        for api in self.proxies:
+            with contextlib.suppress(ApiError):
+                api.set_traffic(False, "lab traffic keeper done")

@@ -62,6 +62,14 @@ class JobSpec:
         """The ``consumes`` entry called ``name``, or None when the job does not declare it."""
         return next((c for c in self.consumes if c["name"] == name), None)
 
+    def value(self, properties: dict[str, Any], name: str) -> Any:
+        """What ``p(name)`` gives a template: the manifest's value at dotted ``name`` unless unset
+        (nil), else the spec's default (None when the spec declares none)."""
+        node: Any = properties
+        for key in name.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        return (self.properties.get(name) or {}).get("default") if node is None else node
+
 
 def load_job_spec(job_dir: Path) -> JobSpec:
     """Parse ``job_dir/spec``.

@@ -44,6 +44,7 @@ import pymysql
 
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, Resolver
 from cf_mysql_consul.galera import SYNCED
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, ManifestError, load
 from cf_mysql_consul_tools.bosh.ops import OpsError
 from cf_mysql_consul_tools.bosh.variables import VariablesError, VarsStore
@@ -57,7 +58,6 @@ from cf_mysql_consul_tools.serving import LOCK_AUDIT, PROXY_EVENTS
 Log = Callable[[str], None]
 MONIT = "sudo /var/vcap/bosh/bin/monit"
 ACTIVE_PROXY, MASTER_MYSQL = "ACTIVE_PROXY", "MASTER_MYSQL"  # plan placeholders: resolved at the fault point
-CREDENTIALS = {"mysql": ("cf_mysql", "mysql", "admin_password"), "proxy": ("api_password",)}  # job -> property
 NO_CLI = ("--target bosh needs the bosh CLI on PATH (https://bosh.io/docs/cli-v2-install/), a director "
           "(bosh alias-env vbox) and this release deployed (./inv bosh.deploy); add --dry-run to print the plan "
           "without them")
@@ -466,10 +466,8 @@ class BoshTarget:
     def mysql(self, name: str, *, database: str | None = None, **kwargs: Any) -> Any:
         """A TCP connection to a mysql node's IP as the admin user (password from the vars store)."""
         inst = self.instance(name)
-        job = inst.job("mysql")
-        props = job.properties if job else {}
-        password = ((props.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", "")
-        return pymysql.connect(host=inst.address, port=3306, user="root", password=str(password),
+        user, password = access.mysql_admin(self.deployment)
+        return pymysql.connect(host=inst.address, port=3306, user=user, password=password,
                                database=database, autocommit=True, **{"connect_timeout": 5, **kwargs})
 
     def galera_status(self, name: str) -> dict[str, str]:

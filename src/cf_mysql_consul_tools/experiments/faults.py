@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.experiments.spec import Fault
 from cf_mysql_consul_tools.experiments.target import Target
-from cf_mysql_consul_tools.experiments.topology import ProxyApi
 from cf_mysql_consul_tools.lab.lab import REST
 
 Log = Callable[[str], None]
@@ -123,13 +123,12 @@ class FaultRunner:
             if leader is None:
                 raise RuntimeError("this target cannot tell the Consul leader (the lab can)")
             return str(leader()), fault.process
-        api = ProxyApi(self.lab)
         if target in DEFAULT_PROCESS:
-            serving = api.serving()
+            serving = access.serving(self.lab.deployment)
             if not serving:
                 raise RuntimeError("no proxy is serving: cannot tell the active proxy or the master MySQL")
             if target == "master_mysql":
-                backend = api.active_backend(serving[0])
+                backend = access.active_backend(self.lab.deployment, serving[0])
                 if backend is None:
                     raise RuntimeError(f"{serving[0]} has no active backend")
                 instance = backend

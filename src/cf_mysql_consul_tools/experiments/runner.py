@@ -27,6 +27,7 @@ from cf_mysql_consul.benchmark_bbs.client import Pool
 from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, from_mapping
 from cf_mysql_consul.benchmark_bbs.resolve import FixedResolver, Resolver
 from cf_mysql_consul.benchmark_bbs.workload import Hooks, NoHooks, Workload
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.experiments import audit, reports, topology
 from cf_mysql_consul_tools.experiments.faults import FaultRunner
@@ -89,16 +90,9 @@ def lab_for(spec: Experiment, out: Path, *, log: Log) -> Lab:
     return lab
 
 
-def admin_credentials(lab: Target) -> tuple[str, str]:
-    """The mysql job's admin user and password from the manifest."""
-    job = lab.deployment.with_job("mysql")[0].job("mysql")
-    password = ((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password", "") if job else ""
-    return "root", str(password)
-
-
 def workload_config(spec: Experiment, lab: Target, resolver: Resolver) -> BenchmarkConfig:
     """benchmark-bbs's config for this run (credentials from the manifest)."""
-    user, password = admin_credentials(lab)
+    user, password = access.mysql_admin(lab.deployment)
     addresses = [f"{h}:{p}" for h, p in resolver.candidates()] if isinstance(resolver, FixedResolver) else []
     return from_mapping({**spec.workload, "database_username": user, "database_password": password,
                          "database_name": DATABASE, "database_addresses": addresses or ["unused:3306"]})

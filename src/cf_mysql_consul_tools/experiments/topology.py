@@ -20,14 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import requests
 
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver
-from cf_mysql_consul_tools.bosh.jobspec import load_job_spec
-from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance
-from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul.proxy.client import ApiError
+from cf_mysql_consul_tools import access
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
+from cf_mysql_consul_tools.bosh.releases import RELEASE_NAME
 from cf_mysql_consul_tools.experiments.spec import Experiment
 from cf_mysql_consul_tools.experiments.target import Target
 
@@ -40,53 +38,12 @@ class TopologyError(RuntimeError):
     """The lab cannot be put into the experiment's topology (the message says why)."""
 
 
-class ProxyApi:
-    """The proxies' HTTP API (credentials from the manifest)."""
-
-    def __init__(self, lab: Target) -> None:
-        self.lab = lab
-
-    def _base(self, name: str) -> tuple[str, tuple[str, str]]:
-        inst = self.lab.instance(name)
-        job = inst.job("proxy")
-        if job is None:
-            raise TopologyError(f"{name} has no proxy job")
-        props = job.properties
-        port = int(props.get("api_port", 8080))
-        return f"http://{inst.address}:{port}", (str(props.get("api_username")), str(props.get("api_password")))
-
-    def cluster(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
-        """``GET /v0/cluster`` of proxy ``name``, or None when it does not answer."""
-        base, auth = self._base(name)
-        try:
-            response = requests.get(f"{base}/v0/cluster", auth=auth, timeout=timeout)
-            response.raise_for_status()
-            doc: dict[str, Any] = response.json()
-            return doc
-        except (requests.RequestException, ValueError):
-            return None
-
-    def set_traffic(self, name: str, enabled: bool, message: str) -> None:
-        """``PATCH /v0/cluster`` (raises ``TopologyError`` when refused)."""
-        base, auth = self._base(name)
-        try:
-            response = requests.patch(f"{base}/v0/cluster", auth=auth, timeout=3,
-                                      data={"trafficEnabled": "true" if enabled else "false", "message": message})
-        except requests.RequestException as exc:
-            raise TopologyError(f"{name}: PATCH /v0/cluster failed: {exc}") from exc
-        if response.status_code != 200:
-            raise TopologyError(f"{name}: PATCH /v0/cluster -> {response.status_code} {response.text[:200]}")
-
-    def serving(self) -> list[str]:
-        """Proxies whose traffic is enabled right now."""
-        return [i.name for i in self.lab.deployment.with_job("proxy")
-                if (doc := self.cluster(i.name)) is not None and doc.get("trafficEnabled")]
-
-    def active_backend(self, name: str) -> str | None:
-        """The Galera node (``mysql/0``) proxy ``name`` sends clients to."""
-        doc = self.cluster(name)
-        backend = (doc or {}).get("activeBackend") or {}
-        return str(backend["name"]) if backend.get("name") else None
+def set_traffic(lab: Target, name: str, enabled: bool, message: str) -> None:
+    """``PATCH /v0/cluster`` on proxy ``name`` (raises ``TopologyError`` when refused)."""
+    try:
+        access.proxy_client(lab.deployment, name, timeout=3).set_traffic(enabled, message)
+    except (ApiError, access.AccessError) as exc:
+        raise TopologyError(f"{name}: PATCH /v0/cluster failed: {exc}") from exc
 
 
 def lock_processes(lab: Target) -> list[tuple[str, str]]:
@@ -115,8 +72,8 @@ class Prepared:
 class StandInArbiter:
     """Plays the lock's part without Consul: keeps exactly one live proxy serving (stand-in until issue 4)."""
 
-    def __init__(self, api: ProxyApi, proxies: tuple[str, ...], prepared: Prepared, log: Log) -> None:
-        self.api, self.proxies, self.prepared, self.log = api, proxies, prepared, log
+    def __init__(self, lab: Target, proxies: tuple[str, ...], prepared: Prepared, log: Log) -> None:
+        self.lab, self.proxies, self.prepared, self.log = lab, proxies, prepared, log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="stand-in-arbiter", daemon=True)
         self.handovers: list[tuple[float, str]] = []
@@ -132,14 +89,14 @@ class StandInArbiter:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
-            docs = {p: self.api.cluster(p, timeout=0.5) for p in self.proxies}
+            docs = {p: access.proxy_cluster(self.lab.deployment, p, timeout=0.5) for p in self.proxies}
             if any(d is not None and d.get("trafficEnabled") for d in docs.values()):
                 continue
             for name in self.proxies:
                 if docs[name] is None:
                     continue
                 try:
-                    self.api.set_traffic(name, True, "stand-in arbiter: the serving proxy is gone")
+                    set_traffic(self.lab, name, True, "stand-in arbiter: the serving proxy is gone")
                 except TopologyError as exc:
                     self.log(f"stand-in arbiter: {exc}")
                     continue
@@ -172,10 +129,9 @@ def lab_resolve(lab: Target) -> Resolve:
 def service_dns_name(deployment: Deployment) -> str:
     """``<service_name>.service.<consul_domain>`` as the consul-lock job's properties (or its spec's
     defaults) make it: the name clients find the active proxy under."""
-    defaults = load_job_spec(REPO_ROOT / "jobs" / "consul-lock").properties
-    props: dict[str, Any] = next((dict(job.properties) for name in LOCK_JOBS for inst in deployment.with_job(name)
-                                  if (job := inst.job(name)) is not None), {})
-    service, domain = (str(props.get(key, defaults[key]["default"])) for key in ("service_name", "consul_domain"))
+    job = next((job for name in LOCK_JOBS for inst in deployment.with_job(name)
+                if (job := inst.job(name)) is not None), JobRef("consul-lock", RELEASE_NAME, {}))
+    service, domain = (str(access.job_property(job, key)) for key in ("service_name", "consul_domain"))
     return f"{service}.service.{domain}"
 
 
@@ -183,7 +139,6 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
             resolve: Resolve | None = None) -> Prepared:
     """Put ``lab`` into ``spec``'s topology (see the module docstring); ``resolve`` says how clients
     resolve the service's Consul name (default: the lab's way, :func:`lab_resolve`)."""
-    api = ProxyApi(lab)
     topo = spec.topology
     has_lock = lab_has_lock(lab) and bool(lock_processes(lab))
     want = clients or topo.clients
@@ -195,7 +150,7 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
             resolver: Resolver = FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies])
         else:
             resolver = (resolve or lab_resolve(lab))(service_dns_name(lab.deployment))
-        _wait_one_serving(api, log)
+        _wait_one_serving(lab, log)
         return Prepared(resolver, "lock", [f"consul-lock elects the active proxy; clients: {resolver.describe()}"])
     prepared = Prepared(FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies]), "fixed")
     if has_lock:
@@ -205,35 +160,35 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
         prepared.notes.append("consul-lock stopped for this run (the experiment wants no lock)")
     if want == "dns":
         raise TopologyError("clients: dns needs the consul-lock job (it registers the service) and lock not false")
-    for name in api.serving():
+    for name in access.serving(lab.deployment):
         if name != proxies[0]:
-            api.set_traffic(name, False, f"experiment {spec.name}: only {proxies[0]} serves")
-    api.set_traffic(proxies[0], True, f"experiment {spec.name}: fixed-address clients")
+            set_traffic(lab, name, False, f"experiment {spec.name}: only {proxies[0]} serves")
+    set_traffic(lab, proxies[0], True, f"experiment {spec.name}: fixed-address clients")
     prepared.enabled_by_us.add(proxies[0])
     prepared.notes.append(f"fixed address: traffic enabled on {proxies[0]} through its API")
     if topo.lock and len(proxies) > 1:
         prepared.mode = "fixed + stand-in arbiter"
-        prepared.arbiter = StandInArbiter(api, proxies, prepared, log)
+        prepared.arbiter = StandInArbiter(lab, proxies, prepared, log)
         prepared.arbiter.start()
         prepared.notes.append("no consul-lock in this lab: a stand-in arbiter enables the next live proxy "
                               "when the serving one is gone (until issue 4's lock runs here)")
     return prepared
 
 
-def _wait_one_serving(api: ProxyApi, log: Log, timeout: float = 60) -> None:
+def _wait_one_serving(lab: Target, log: Log, timeout: float = 60) -> None:
     from cf_mysql_consul_tools.lab.waiting import wait_until
 
-    wait_until(lambda: len(api.serving()) == 1, timeout=timeout, what="the lock to elect one serving proxy")
+    wait_until(lambda: len(access.serving(lab.deployment)) == 1, timeout=timeout,
+               what="the lock to elect one serving proxy")
 
 
 def restore(lab: Target, prepared: Prepared, *, log: Log = print) -> None:
     """Undo ``prepare``: stop the arbiter, disable what we enabled, restart stopped lock processes."""
     if prepared.arbiter is not None:
         prepared.arbiter.stop()
-    api = ProxyApi(lab)
     for name in sorted(prepared.enabled_by_us):
         try:
-            api.set_traffic(name, False, "experiment finished")
+            set_traffic(lab, name, False, "experiment finished")
         except TopologyError as exc:
             log(f"restore: {exc}")
     for inst, key in prepared.stopped_locks:

@@ -27,6 +27,7 @@ from typing import Any
 import pymysql
 import requests
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.jobspec import load_job_spec
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
 from cf_mysql_consul_tools.bosh.ops import Operation
@@ -467,9 +468,8 @@ class Lab:
     def mysql(self, name: str, *, database: str | None = None, **kwargs: Any) -> pymysql.Connection[Any]:
         """A TCP connection to a mysql node as the admin user (what a client would do)."""
         inst = self.instance(name)
-        job = inst.job("mysql")
-        password = str(self._ctx(inst, job).prop("cf_mysql.mysql.admin_password", "")) if job else ""
-        return pymysql.connect(host=inst.address, port=3306, user="root", password=password,
+        user, password = access.mysql_admin(self.deployment)
+        return pymysql.connect(host=inst.address, port=3306, user=user, password=password,
                                database=database, autocommit=True, **{"connect_timeout": 5, **kwargs})
 
     def wait_synced(self, name: str, timeout: float = 60) -> None:

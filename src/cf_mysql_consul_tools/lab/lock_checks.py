@@ -10,8 +10,8 @@ from typing import Any
 
 import dns.resolver
 import pymysql
-import requests
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.waiting import wait_until
 from cf_mysql_consul_tools.serving import AuditReport, audit
@@ -24,36 +24,14 @@ def proxies(lab: Lab) -> list[str]:
     return [i.name for i in lab.deployment.with_job("proxy")]
 
 
-def _api(lab: Lab, name: str) -> tuple[str, tuple[str, str]]:
-    inst = lab.instance(name)
-    job = inst.job("proxy")
-    props = job.properties if job else {}
-    return f"http://{inst.address}:8080", (str(props.get("api_username")), str(props.get("api_password")))
-
-
-def cluster(lab: Lab, name: str) -> dict[str, Any] | None:
-    """The proxy's ``GET /v0/cluster`` (None when it does not answer)."""
-    base, auth = _api(lab, name)
-    try:
-        result: dict[str, Any] = requests.get(f"{base}/v0/cluster", auth=auth, timeout=1).json()
-    except (requests.RequestException, ValueError):
-        return None
-    return result
-
-
-def enabled(lab: Lab) -> list[str]:
-    """Proxies whose traffic is enabled right now."""
-    return [n for n in proxies(lab) if (c := cluster(lab, n)) is not None and c.get("trafficEnabled")]
-
-
 def wait_one_active(lab: Lab, *, timeout: float = 60, other_than: str | None = None) -> str:
     """Wait until exactly one proxy (not ``other_than``) has traffic enabled; return its name."""
     def one() -> str:
-        on = enabled(lab)
+        on = access.serving(lab.deployment)
         return on[0] if len(on) == 1 and on[0] != other_than else ""
     what = "exactly one active proxy" + (f" other than {other_than}" if other_than else "")
     found: str = wait_until(one, timeout=timeout, what=what, interval=0.05,
-                            describe=lambda: f"enabled: {enabled(lab)}")
+                            describe=lambda: f"enabled: {access.serving(lab.deployment)}")
     return found
 
 
@@ -69,16 +47,9 @@ def resolve(lab: Lab, via: str, service: str = "mysql") -> list[str]:
         return []
 
 
-def admin_password(lab: Lab) -> str:
-    """The Galera admin password from the manifest."""
-    inst = lab.deployment.with_job("mysql")[0]
-    job = inst.job("mysql")
-    return str(((job.properties.get("cf_mysql") or {}).get("mysql") or {}).get("admin_password")) if job else ""
-
-
-def _write(address: str, password: str, timeout: float) -> bool:
+def _write(address: str, admin: tuple[str, str], timeout: float) -> bool:
     try:
-        conn = pymysql.connect(host=address, port=3306, user="root", password=password, connect_timeout=timeout,
+        conn = pymysql.connect(host=address, port=3306, user=admin[0], password=admin[1], connect_timeout=timeout,
                                read_timeout=timeout, write_timeout=timeout, autocommit=True)
         with conn, conn.cursor() as cur:
             cur.execute("CREATE DATABASE IF NOT EXISTS locktest")
@@ -92,14 +63,14 @@ def _write(address: str, password: str, timeout: float) -> bool:
 
 def write_through_dns(lab: Lab, via: str, *, timeout: float = 1.0) -> str | None:
     """Resolve ``mysql.service.consul`` on ``via``'s agent and write one row; return the address used."""
-    password = admin_password(lab)
-    return next((address for address in resolve(lab, via) if _write(address, password, timeout)), None)
+    admin = access.mysql_admin(lab.deployment)
+    return next((address for address in resolve(lab, via) if _write(address, admin, timeout)), None)
 
 
 def write_to(lab: Lab, proxy: str, *, timeout: float = 1.0) -> str | None:
     """Write one row through proxy ``proxy``'s own address; return the address, or None when refused."""
     address = lab.instance(proxy).address
-    return address if _write(address, admin_password(lab), timeout) else None
+    return address if _write(address, access.mysql_admin(lab.deployment), timeout) else None
 
 
 def lock_state(lab: Lab, name: str) -> dict[str, Any]:

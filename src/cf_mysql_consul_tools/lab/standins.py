@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.lab.processes import ProcessSpec
@@ -236,14 +237,14 @@ class MySQLStandIn:
     @staticmethod
     def seed_sql(ctx: JobContext) -> list[str]:
         """Users a fresh cluster needs: admin, the healthcheck's and the proxy's monitor user."""
-        admin = str(ctx.prop("cf_mysql.mysql.admin_password", "lab-admin-password"))
+        user, admin = access.mysql_admin(ctx.deployment)
         hc = ctx.prop("cf_mysql.mysql.galera_healthcheck", {}) or {}
         mon = ctx.prop("cf_mysql.mysql.monitor_user", {}) or {}
         return [
             # install-db's password-less root@127.0.0.1 would shadow root@'%' for loopback clients.
             f"DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'{socket.gethostname()}'",
-            f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{admin}'",
-            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION",
+            f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{admin}'",
+            f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION",
             f"CREATE USER IF NOT EXISTS 'galera_healthcheck'@'%' "
             f"IDENTIFIED BY '{hc.get('db_password', 'lab-healthcheck-db-password')}'",
             "GRANT PROCESS ON *.* TO 'galera_healthcheck'@'%'",

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import dns.exception
 import dns.resolver
 import requests
 
+from cf_mysql_consul.proxy.client import ApiError
+from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.processes import process_state
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -74,13 +75,9 @@ def _service_and_key(lab: Lab) -> tuple[str, str]:
 
 def _proxy(lab: Lab, name: str) -> ProxyView:
     inst = lab.instance(name)
-    job = inst.job("proxy")
-    props = job.properties if job else {}
-    url = f"http://{inst.address}:{int(props.get('api_port', 8080))}/v0/cluster"
-    auth = (str(props.get("api_username")), str(props.get("api_password")))
     try:
-        doc: dict[str, Any] = requests.get(url, auth=auth, timeout=1).json()
-    except (requests.RequestException, ValueError) as exc:
+        doc = access.proxy_client(lab.deployment, name).cluster()
+    except ApiError as exc:
         return ProxyView(name, inst.address, False, False, None, None, f"no answer: {type(exc).__name__}")
     backend = (doc.get("activeBackend") or {}).get("name")
     remaining = doc.get("leaseSecondsRemaining")
@@ -88,18 +85,13 @@ def _proxy(lab: Lab, name: str) -> ProxyView:
                      float(remaining) if remaining is not None else None, str(doc.get("message") or ""))
 
 
-def serving(lab: Lab) -> list[str]:
-    """Names of the proxies whose API says traffic is enabled right now."""
-    return [i.name for i in lab.deployment.with_job("proxy") if _proxy(lab, i.name).serving]
-
-
 def wait_serving(lab: Lab, *, timeout: float = 60) -> str:
     """Wait until exactly one proxy serves; return its name."""
     def one() -> str:
-        on = serving(lab)
+        on = access.serving(lab.deployment)
         return on[0] if len(on) == 1 else ""
     found: str = wait_until(one, timeout=timeout, what="exactly one serving proxy", interval=0.1,
-                            describe=lambda: f"serving: {serving(lab)}")
+                            describe=lambda: f"serving: {access.serving(lab.deployment)}")
     return found
 
 

@@ -25,6 +25,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.parser.argument import Argument
 from invoke.tasks import Task
 
+from cf_mysql_consul_tools.access import AccessError
 from cf_mysql_consul_tools.bosh.jobspec import RenderError
 from cf_mysql_consul_tools.bosh.links import LinkError
 from cf_mysql_consul_tools.bosh.manifest import ManifestError
@@ -58,7 +59,7 @@ class TaskFailed(RuntimeError):
 
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (UsageError, 2), (ManifestError, 2), (SpecError, 2), (OpsError, 2), (VariablesError, 2), (LinkError, 2),
-    (TopologyError, 2), (BoshTargetError, 2), (LabError, 2), (RunError, 2),
+    (AccessError, 2), (TopologyError, 2), (BoshTargetError, 2), (LabError, 2), (RunError, 2),
     (TaskFailed, 1), (BoshError, 1), (WaitTimeout, 1), (RenderError, 1), (BlobError, 1), (PackageError, 1),
 )
 
