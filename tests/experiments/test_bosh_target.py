@@ -288,6 +288,12 @@ def test_dry_run_with_the_experiments_ops_file_uses_its_topology() -> None:
     assert "traffic enabled on proxy/0 through PATCH /v0/cluster" in out
 
 
+def test_an_experiment_that_wants_the_lock_is_refused_on_a_deployment_without_it() -> None:
+    code, _, err = run_task("experiment.run", "exp2", "--target", "bosh", "--dry-run",
+                            "--ops", "exp1-single-registered-proxy")
+    assert code == 2 and "experiment exp2 wants the Consul lock" in err and "runs no consul-lock job" in err
+
+
 def test_dry_run_refuses_an_unknown_instance_group(tmp_path: Path) -> None:
     definition = tmp_path / "deploy-galera.yml"
     definition.write_text(yaml.safe_dump({"name": "deploy-galera", "topology": {"lock": True}, "workload": {},
@@ -414,7 +420,8 @@ def test_master_mysql_is_the_active_proxys_backend(fake_bosh: FakeBosh, tmp_path
                                                    proxy_apis: ProxyApis) -> None:
     # FAKE bosh on PATH (fake_bosh): a real BOSH director cannot exist on this machine.
     target = connect(tmp_path, vars_store, proxy_apis.port)
-    faults = FaultRunner(target, spec.load("exp3").faults[:1], clock=lambda: 0.0, log=lambda line: None)
+    faults = FaultRunner(target, spec.load("exp3").faults[:1], clock=lambda: 0.0, deploy=rolling_deploy,
+                         log=lambda line: None)
     faults.start()
     faults.advance(20000)
     faults.workload_done()
@@ -433,7 +440,8 @@ def test_active_proxy_killed_then_started_waits_until_bosh_shows_it_running(
     target = connect(tmp_path, vars_store, proxy_apis.port)
     fake_bosh.queue(instances_json({"proxy/1:proxy": "stopped"}), instances_json({"proxy/1:proxy": "starting"}),
                     instances_json())
-    faults = FaultRunner(target, spec.load("exp2").faults, clock=lambda: 0.0, log=lambda line: None)
+    faults = FaultRunner(target, spec.load("exp2").faults, clock=lambda: 0.0, deploy=rolling_deploy,
+                         log=lambda line: None)
     faults.start()
     faults.advance(20000)
     faults.advance(30000)

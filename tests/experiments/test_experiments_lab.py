@@ -67,12 +67,3 @@ def test_html_report_renders_in_headless_chromium(lab: Lab, tmp_path: Path) -> N
                          check=True).stdout
     assert 'id="verdict"' in dom and f"{result.verdict.status}:" in dom
     assert 'src="plot.png"' in dom and "rep bulk fetch" in dom and "Ran 1 samples:" in dom
-
-
-def test_rolling_deploy_experiment_is_skipped_without_the_lab_deploy(monkeypatch: pytest.MonkeyPatch,
-                                                                     tmp_path: Path) -> None:
-    """The lab's rolling deploy is hidden (a fake absence: it exists now) to show what a lab without it reports."""
-    monkeypatch.setattr(runner, "rolling_deploy_function", lambda: None)
-    result = runner.run(spec.load("exp4"), scale=SCALE, out=tmp_path / "exp4")
-    assert result.verdict.status == "SKIPPED" and "needs issue 5" in result.verdict.summary
-    assert json.loads((tmp_path / "exp4" / "verdict.json").read_text())["status"] == "SKIPPED"

@@ -88,6 +88,7 @@ def test_the_consul_leader_is_named_and_losing_it_elects_another(healthy_lab: La
 def test_an_experiment_partitions_and_heals_through_its_fault_runner(healthy_lab: Lab) -> None:
     from cf_mysql_consul_tools.experiments.faults import FaultRunner
     from cf_mysql_consul_tools.experiments.spec import parse
+    from cf_mysql_consul_tools.lab.deploy import rolling_deploy
 
     lab = healthy_lab
     spec = parse({"name": "x", "faults": [
@@ -95,7 +96,7 @@ def test_an_experiment_partitions_and_heals_through_its_fault_runner(healthy_lab
          "at": {"inserted": 1}},
         {"action": "heal", "at": {"inserted": 2}}]})
     seen: list[list[str]] = []
-    runner = FaultRunner(lab, spec.faults, clock=time.monotonic, log=lambda line: seen.append(
+    runner = FaultRunner(lab, spec.faults, clock=time.monotonic, deploy=rolling_deploy, log=lambda line: seen.append(
         [c.describe() for c in lab.partitions()]))
     runner.start()
     runner.workload_done()

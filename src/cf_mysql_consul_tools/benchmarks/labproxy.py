@@ -13,6 +13,7 @@ from typing import Any
 
 import pymysql
 
+from cf_mysql_consul.galera import SYNCED
 from cf_mysql_consul.proxy.client import ProxyClient, ProxyEndpoint
 from cf_mysql_consul.proxy.config import ProxyConfig, load_config
 from cf_mysql_consul.proxy.events import read_events
@@ -60,7 +61,7 @@ def galera_settled(lab: Lab, nodes: tuple[str, ...] = ("mysql/0", "mysql/1"), si
     views = [lab.galera_status(n) for n in nodes]
     same_view = len({v.get("wsrep_cluster_conf_id") for v in views}) == 1
     return same_view and all(
-        v.get("wsrep_cluster_size") == str(size) and v.get("wsrep_local_state") == "4" for v in views
+        v.get("wsrep_cluster_size") == str(size) and v.get("wsrep_local_state") == str(SYNCED) for v in views
     )
 
 

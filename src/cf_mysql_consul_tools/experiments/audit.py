@@ -23,6 +23,7 @@ import pymysql
 
 from cf_mysql_consul.benchmark_bbs.schema import AUDITED_TABLES
 from cf_mysql_consul.benchmark_bbs.workload import Acks
+from cf_mysql_consul.galera import SYNCED
 from cf_mysql_consul_tools import serving
 from cf_mysql_consul_tools.experiments.target import Target
 from cf_mysql_consul_tools.lab.lab import LabError
@@ -119,7 +120,7 @@ def rejoined(lab: Target, *, timeout: float) -> Check:
                 return False
             state[inst.name] = (f"{st.get('wsrep_local_state_comment')} ({st.get('wsrep_cluster_status')}, "
                                 f"size {st.get('wsrep_cluster_size')})")
-            if st.get("wsrep_local_state") != "4" or st.get("wsrep_cluster_size") != str(size):
+            if st.get("wsrep_local_state") != str(SYNCED) or st.get("wsrep_cluster_size") != str(size):
                 return False
         return True
 

@@ -51,6 +51,7 @@ from cf_mysql_consul_tools.bosh.variables import VariablesError, VarsStore
 from cf_mysql_consul_tools.experiments import topology
 from cf_mysql_consul_tools.experiments.faults import DEFAULT_PROCESS
 from cf_mysql_consul_tools.experiments.spec import Experiment, Fault
+from cf_mysql_consul_tools.lab.deploy import DeployReport
 from cf_mysql_consul_tools.lab.waiting import WaitTimeout, wait_until
 from cf_mysql_consul_tools.release.boshcli import BoshCli, BoshCommand, BoshError
 from cf_mysql_consul_tools.serving import LOCK_AUDIT, PROXY_EVENTS
@@ -533,22 +534,9 @@ class BoshTarget:
                    what=f"{inst.name} to be {'running' if running else 'stopped'}", describe=lambda: str(state))
 
 
-@dataclass
-class DeployReport:
-    """What ``rolling_deploy`` did (the fields the fault runner reads)."""
-
-    updated: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when every recreate succeeded."""
-        return self.error is None
-
-
 def rolling_deploy(target: BoshTarget, *, groups: list[str] | None = None, log: Log = print) -> DeployReport:
-    """``bosh recreate GROUP`` for each group (every group for None), then list the instances again."""
+    """``bosh recreate GROUP`` for each group (every group for None), then list the instances again (the
+    director runs the steps: the report has none)."""
     report = DeployReport()
     started = time.monotonic()
     wanted = list(groups or [])
@@ -586,6 +574,10 @@ def plan(spec: Experiment, settings: BoshSettings, *, clients: str | None = None
     locks = [i.name for i in dep.with_job("consul-lock")]
     want = clients or topo.clients
     stopped: list[str] = []
+    if topo.lock and not locks:
+        raise BoshTargetError(f"experiment {spec.name} wants the Consul lock, but deployment {settings.deployment} "
+                              f"({settings.describe()}) runs no consul-lock job: deploy the manifest without the "
+                              "ops file that removes it")
     if locks and topo.lock is not False:
         if want == "fixed":
             out.append(f"# topology: consul-lock elects the active proxy; clients find it at the proxies' fixed "
@@ -606,8 +598,7 @@ def plan(spec: Experiment, settings: BoshSettings, *, clients: str | None = None
                 out += _lines(cli, "stop", name, ["consul-lock"], "consul-lock")
                 stopped.append(name)
         out.append(f"# topology: traffic enabled on {proxies[0]} through PATCH /v0/cluster; clients use the "
-                   f"proxies' fixed IPs" + ("; a stand-in arbiter enables the next live proxy" if topo.lock and
-                                            len(proxies) > 1 else ""))
+                   "proxies' fixed IPs")
     out.append(f"# workload on this machine: {spec.workload.get('desired_lrps')} LRPs; database diego recreated "
                f"through {dep.with_job('mysql')[0].name}")
     outstanding = Outstanding()

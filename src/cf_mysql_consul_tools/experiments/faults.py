@@ -22,6 +22,7 @@ from typing import Any
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.experiments.spec import Fault
 from cf_mysql_consul_tools.experiments.target import Target
+from cf_mysql_consul_tools.lab.deploy import DeployReport
 from cf_mysql_consul_tools.lab.lab import REST
 
 Log = Callable[[str], None]
@@ -58,8 +59,8 @@ class FaultRunner:
     lab: Target
     faults: tuple[Fault, ...]
     clock: Callable[[], float]  # seconds since the run started
+    deploy: Callable[..., DeployReport]  # the target's rolling deploy: deploy(target, groups=..., log=...)
     log: Log = print
-    deploy: Callable[..., Any] | None = None
     records: list[FaultRecord] = field(default_factory=list)
     _inserted: int = 0
     _measuring_since: float | None = None
@@ -144,11 +145,9 @@ class FaultRunner:
         try:
             if fault.action == "rolling_deploy":
                 record.instance = ",".join(fault.groups) or "all groups"
-                if self.deploy is None:
-                    raise RuntimeError("the lab has no rolling deploy")
                 report = self.deploy(self.lab, groups=list(fault.groups) or None, log=self.log)
-                record.ok = bool(getattr(report, "ok", True))
-                record.detail = str(getattr(report, "error", "") or f"updated {getattr(report, 'updated', '')}")
+                record.ok = report.ok
+                record.detail = report.error or f"updated {report.updated}"
             elif fault.action in ("partition", "heal"):
                 record.instance, record.detail = self._network(fault)
                 record.ok = True

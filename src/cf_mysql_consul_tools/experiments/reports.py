@@ -30,14 +30,6 @@ def render_html(spec: Experiment, verdict: Verdict, *, summaries: list[Summary],
         tolerance=tolerance, seed=seed_column(spec.name), plot=plot_name)
 
 
-def write_skipped(out: Path, spec: Experiment, verdict: Verdict) -> None:
-    """A skipped run: verdict.json and a one-screen report."""
-    out.mkdir(parents=True, exist_ok=True)
-    bbs_report.write_json(out / "verdict.json", {**verdict.to_json(), "experiment": spec.name})
-    (out / "report.html").write_text(render_html(spec, verdict, summaries=[], faults=[], notes=[], config={},
-                                                 ginkgo="", tolerance=0.0, plot_name=None))
-
-
 def write_all(out: Path, spec: Experiment, verdict: Verdict, *, config: BenchmarkConfig, outcome: Outcome,
               summaries: list[Summary], faults: list[FaultRecord], notes: list[str], suite_seconds: float,
               extra: dict[str, Any]) -> dict[str, Path]:

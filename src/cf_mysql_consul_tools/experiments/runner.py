@@ -11,7 +11,6 @@ and the run directory.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from collections.abc import Callable
@@ -33,7 +32,8 @@ from cf_mysql_consul_tools.experiments import audit, reports, topology
 from cf_mysql_consul_tools.experiments.faults import FaultRunner
 from cf_mysql_consul_tools.experiments.spec import Experiment, scaled
 from cf_mysql_consul_tools.experiments.target import Target
-from cf_mysql_consul_tools.experiments.verdict import Verdict, decide, skipped
+from cf_mysql_consul_tools.experiments.verdict import Verdict, decide
+from cf_mysql_consul_tools.lab.deploy import DeployReport, rolling_deploy
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
 
@@ -69,16 +69,6 @@ class _Hooks:
         if name == "seeding":
             self.faults.advance(done)
         self.display.advance(name, done)
-
-
-def rolling_deploy_function() -> Callable[..., Any] | None:
-    """The lab's rolling deploy (issue 5), or None while it does not exist."""
-    try:
-        module = importlib.import_module("cf_mysql_consul_tools.lab.deploy")
-    except ImportError:
-        return None
-    fn = getattr(module, "rolling_deploy", None)
-    return fn if callable(fn) else None
 
 
 def lab_for(spec: Experiment, out: Path, *, log: Log) -> Lab:
@@ -135,11 +125,6 @@ def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Pa
     spec = scaled(spec, scale)
     out = out or run_dir(spec.name)
     out.mkdir(parents=True, exist_ok=True)
-    deploy = rolling_deploy_function()
-    if spec.needs_rolling_deploy and deploy is None:
-        verdict = skipped("skipped: needs issue 5 (the lab's rolling deploy, cf_mysql_consul_tools.lab.deploy)")
-        reports.write_skipped(out, spec, verdict)
-        return RunResult(spec, out, verdict, seconds=time.monotonic() - started)
     owned = lab is None
     the_lab = lab or lab_for(spec, out, log=log)
     if owned and the_lab.alive_pids():
@@ -149,7 +134,8 @@ def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Pa
         the_lab.down(purge=True)
         log(f"lab up in {the_lab.up():.1f}s")
     try:
-        return _run_on(the_lab, spec, out, log=log, display=display or NoHooks(), clients=clients, deploy=deploy,
+        return _run_on(the_lab, spec, out, log=log, display=display or NoHooks(), clients=clients,
+                       deploy=rolling_deploy,
                        started=started, probe_lrps=probe_lrps)
     finally:
         if owned and not keep_lab:
@@ -168,7 +154,7 @@ def keep_logs(lab: Lab, dest: Path) -> Path:
     return dest
 
 
-def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Any] | None, heal: Callable[[], None],
+def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., DeployReport], heal: Callable[[], None],
                scale: float = 1.0, out: Path | None = None, log: Log = print, display: Hooks | None = None,
                clients: str | None = None, probe_lrps: int = 0, resolve: topology.Resolve | None = None) -> RunResult:
     """Run ``spec`` on a deployment that is already up (no lab lifecycle); ``heal()`` afterwards.
@@ -188,7 +174,7 @@ def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Any] |
 
 
 def _run_on(lab: Target, spec: Experiment, out: Path, *, log: Log, display: Hooks, clients: str | None,
-            deploy: Callable[..., Any] | None, started: float, probe_lrps: int,
+            deploy: Callable[..., DeployReport], started: float, probe_lrps: int,
             resolve: topology.Resolve | None = None) -> RunResult:
     prepared = topology.prepare(lab, spec, log=log, clients=clients, resolve=resolve)
     t_since = time.monotonic()

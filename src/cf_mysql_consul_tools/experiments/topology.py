@@ -5,19 +5,15 @@
   through Consul DNS: the way the target's clients ask it (``resolve``; on the lab, the Consul
   server instance's agent on port 8600 of its own address). When the experiment wants no lock
   (``lock: false``), the lock processes are stopped for the run.
-- **Fixed address fallback** (no lock job, or ``lock: false``): the runner enables traffic on
-  the first listed proxy through its API (``PATCH /v0/cluster trafficEnabled=true``), and
-  clients try the listed proxies in order (a standby proxy refuses with an error packet). When
-  the experiment wants a lock that the lab does not run, a stand-in arbiter plays its part:
-  when the serving proxy is gone it enables the next live one. It is a stand-in until the
-  lock job runs in the lab, and reports say so.
+- **Fixed address** (no lock job, or ``lock: false``): the runner enables traffic on the first
+  listed proxy through its API (``PATCH /v0/cluster trafficEnabled=true``), and clients try
+  the listed proxies in order (a standby proxy refuses with an error packet). An experiment
+  that wants the lock (``lock: true``) on a deployment without it is refused.
 Everything changed is undone by ``restore``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,7 +25,7 @@ from cf_mysql_consul_tools.bosh.releases import RELEASE_NAME
 from cf_mysql_consul_tools.experiments.spec import Experiment
 from cf_mysql_consul_tools.experiments.target import Target
 
-LOCK_JOBS = ("consul-lock", "consul_lock")
+LOCK_JOB = "consul-lock"
 Log = Callable[[str], None]
 Resolve = Callable[[str], Resolver]  # a Consul DNS name -> how the target's clients resolve it
 
@@ -49,12 +45,12 @@ def set_traffic(lab: Target, name: str, enabled: bool, message: str) -> None:
 def lock_processes(lab: Target) -> list[tuple[str, str]]:
     """(instance, process key) of every consul-lock process the lab started."""
     return [(inst.name, r.key) for inst in lab.deployment.instances for r in lab.records(inst)
-            if r.key.split(".", 1)[0] in LOCK_JOBS]
+            if r.key.split(".", 1)[0] == LOCK_JOB]
 
 
 def lab_has_lock(lab: Target) -> bool:
     """True when the deployment runs the consul-lock job."""
-    return any(lab.deployment.with_job(j) for j in LOCK_JOBS)
+    return bool(lab.deployment.with_job(LOCK_JOB))
 
 
 @dataclass
@@ -62,48 +58,10 @@ class Prepared:
     """The topology in force for a run, and what to undo."""
 
     resolver: Resolver
-    mode: str  # "lock", "fixed", "fixed + stand-in arbiter"
+    mode: str  # "lock" or "fixed"
     notes: list[str] = field(default_factory=list)
     enabled_by_us: set[str] = field(default_factory=set)
     stopped_locks: list[tuple[str, str]] = field(default_factory=list)
-    arbiter: StandInArbiter | None = None
-
-
-class StandInArbiter:
-    """Plays the lock's part without Consul: keeps exactly one live proxy serving (stand-in until issue 4)."""
-
-    def __init__(self, lab: Target, proxies: tuple[str, ...], prepared: Prepared, log: Log) -> None:
-        self.lab, self.proxies, self.prepared, self.log = lab, proxies, prepared, log
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="stand-in-arbiter", daemon=True)
-        self.handovers: list[tuple[float, str]] = []
-
-    def start(self) -> None:
-        """Begin watching."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop watching."""
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.2):
-            docs = {p: access.proxy_cluster(self.lab.deployment, p, timeout=0.5) for p in self.proxies}
-            if any(d is not None and d.get("trafficEnabled") for d in docs.values()):
-                continue
-            for name in self.proxies:
-                if docs[name] is None:
-                    continue
-                try:
-                    set_traffic(self.lab, name, True, "stand-in arbiter: the serving proxy is gone")
-                except TopologyError as exc:
-                    self.log(f"stand-in arbiter: {exc}")
-                    continue
-                self.prepared.enabled_by_us.add(name)
-                self.handovers.append((time.monotonic(), name))
-                self.log(f"stand-in arbiter: traffic enabled on {name}")
-                break
 
 
 def consul_server(deployment: Deployment) -> Instance | None:
@@ -129,8 +87,8 @@ def lab_resolve(lab: Target) -> Resolve:
 def service_dns_name(deployment: Deployment) -> str:
     """``<service_name>.service.<consul_domain>`` as the consul-lock job's properties (or its spec's
     defaults) make it: the name clients find the active proxy under."""
-    job = next((job for name in LOCK_JOBS for inst in deployment.with_job(name)
-                if (job := inst.job(name)) is not None), JobRef("consul-lock", RELEASE_NAME, {}))
+    job = next((job for inst in deployment.with_job(LOCK_JOB) if (job := inst.job(LOCK_JOB)) is not None),
+               JobRef(LOCK_JOB, RELEASE_NAME, {}))
     service, domain = (str(access.job_property(job, key)) for key in ("service_name", "consul_domain"))
     return f"{service}.service.{domain}"
 
@@ -145,6 +103,9 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
     proxies = tuple(p for p in topo.proxies if p in {i.name for i in lab.deployment.with_job("proxy")})
     if not proxies:
         raise TopologyError(f"none of {', '.join(topo.proxies)} is a proxy of this lab")
+    if topo.lock and not has_lock:
+        raise TopologyError(f"experiment {spec.name} wants the Consul lock, but this deployment runs no started "
+                            f"{LOCK_JOB} job: use a manifest that keeps {LOCK_JOB} beside the proxies")
     if has_lock and topo.lock is not False:
         if want == "fixed":
             resolver: Resolver = FixedResolver([f"{lab.instance(p).address}:3306" for p in proxies])
@@ -166,12 +127,6 @@ def prepare(lab: Target, spec: Experiment, *, log: Log = print, clients: str | N
     set_traffic(lab, proxies[0], True, f"experiment {spec.name}: fixed-address clients")
     prepared.enabled_by_us.add(proxies[0])
     prepared.notes.append(f"fixed address: traffic enabled on {proxies[0]} through its API")
-    if topo.lock and len(proxies) > 1:
-        prepared.mode = "fixed + stand-in arbiter"
-        prepared.arbiter = StandInArbiter(lab, proxies, prepared, log)
-        prepared.arbiter.start()
-        prepared.notes.append("no consul-lock in this lab: a stand-in arbiter enables the next live proxy "
-                              "when the serving one is gone (until issue 4's lock runs here)")
     return prepared
 
 
@@ -183,9 +138,7 @@ def _wait_one_serving(lab: Target, log: Log, timeout: float = 60) -> None:
 
 
 def restore(lab: Target, prepared: Prepared, *, log: Log = print) -> None:
-    """Undo ``prepare``: stop the arbiter, disable what we enabled, restart stopped lock processes."""
-    if prepared.arbiter is not None:
-        prepared.arbiter.stop()
+    """Undo ``prepare``: disable what we enabled, restart stopped lock processes."""
     for name in sorted(prepared.enabled_by_us):
         try:
             set_traffic(lab, name, False, "experiment finished")

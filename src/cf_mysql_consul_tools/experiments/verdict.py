@@ -3,8 +3,7 @@
 PASSED when every check holds: benchmark-bbs's error rates within ``error_tolerance``, every
 fault carried out (a restart counts once the instance is healthy again), the optional limits
 of the definition (slowest operation, actual-LRP error rate), and the audits (writes, checksums,
-rejoin, no overlap). SKIPPED when the experiment cannot run in this lab (the reason says what
-is missing); FAILED otherwise.
+rejoin, no overlap); FAILED otherwise.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ SEED_FIGURES = Path(__file__).parent / "seed_figures.yml"
 
 @dataclass
 class Verdict:
-    """PASSED / FAILED / SKIPPED, one summary line, and every check."""
+    """PASSED / FAILED, one summary line, and every check."""
 
     status: str
     summary: str
@@ -41,11 +40,6 @@ class Verdict:
         """The ``verdict.json`` document."""
         return {"status": self.status, "passed": self.passed, "summary": self.summary,
                 "checks": [asdict(c) for c in self.checks], "figures": self.figures}
-
-
-def skipped(reason: str) -> Verdict:
-    """An experiment that cannot run here."""
-    return Verdict("SKIPPED", reason)
 
 
 def decide(summaries: list[Summary], tolerance: float, faults: list[FaultRecord], audits: list[Check],

@@ -27,6 +27,7 @@ from typing import Any
 import pymysql
 import requests
 
+from cf_mysql_consul.galera import SYNCED
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.jobspec import load_job_spec
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
@@ -473,10 +474,10 @@ class Lab:
                                database=database, autocommit=True, **{"connect_timeout": 5, **kwargs})
 
     def wait_synced(self, name: str, timeout: float = 60) -> None:
-        """Wait until the node is Synced (wsrep_local_state 4) and ready."""
+        """Wait until the node is Synced and ready."""
         def synced() -> bool:
             st = self.galera_status(name)
-            return st.get("wsrep_local_state") == "4" and st.get("wsrep_ready") == "ON"
+            return st.get("wsrep_local_state") == str(SYNCED) and st.get("wsrep_ready") == "ON"
         log = self.instance_dir(self.instance(name)) / "sys" / "log" / "mysql" / "mysql.err.log"
         wait_until(synced, timeout=timeout, what=f"{name} to be Synced", describe=lambda: f"see {log}",
                    abort=lambda: None if self.is_running(name, "mysql.mariadbd") else f"mariadbd exited; see {log}")

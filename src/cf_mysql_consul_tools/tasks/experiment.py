@@ -38,7 +38,7 @@ class RichHooks:
 
 
 def _print_result(result: runner.RunResult) -> None:
-    colour = {"PASSED": "green", "FAILED": "red", "SKIPPED": "yellow"}[result.verdict.status]
+    colour = {"PASSED": "green", "FAILED": "red"}[result.verdict.status]
     table = Table(title=f"{result.spec.name}: {result.spec.title}")
     for col in ("check", "result", "detail"):
         table.add_column(col, overflow="fold")
@@ -73,7 +73,7 @@ def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: st
          clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000, environment: str = "vbox",
          deployment: str = "cf-mysql-consul", dry_run: bool = False, vars_store: str | None = None,
          manifest: str | None = None, ops: list[str] | None = None) -> None:
-    """Run one experiment end to end; exits non-zero unless the verdict is PASSED (SKIPPED exits 0)."""
+    """Run one experiment end to end; exits non-zero unless the verdict is PASSED."""
     definition = spec.load(name)
     scaled = spec.scaled(definition, scale)  # refuses a scale out of bounds before anything starts
     if target == "bosh":
