@@ -9,32 +9,18 @@ on separate VMs compare wall times (``ts``) and allow for clock skew.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cf_mysql_consul.proxy.events import read_events
+
 PROXY_EVENTS = "sys/log/proxy/events.jsonl"
 LOCK_AUDIT = "sys/log/consul-lock/audit.jsonl"
 OPENING = {"activate"}
 CLOSING = {"deactivate", "release", "step_down", "lock_lost", "started"}
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The entries of a JSON-lines file (missing file = none; a torn line is skipped)."""
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(item, dict):
-            entries.append(item)
-    return entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +171,8 @@ def audit(instance_dirs: Mapping[str, Path], *, since: float = 0.0,
     locks: list[Interval] = []
     for name, base in instance_dirs.items():
         windows = list((not_serving or {}).get(name, ()))
-        lock_log = read_jsonl(base / LOCK_AUDIT)
-        served = bound_deaths(proxy_intervals(name, read_jsonl(base / PROXY_EVENTS)),
+        lock_log = read_events(base / LOCK_AUDIT)
+        served = bound_deaths(proxy_intervals(name, read_events(base / PROXY_EVENTS)),
                               (float(e.get("monotonic", 0)) for e in lock_log if e.get("proxy_gone")))
         proxies += clip(subtract(served, windows), since)
         locks += clip(subtract(lock_intervals(name, lock_log), windows), since)

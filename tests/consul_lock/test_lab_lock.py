@@ -16,11 +16,12 @@ import pytest
 import requests
 
 from cf_mysql_consul.consul_lock.timing import CYCLE_CONSUL_CALLS, Timing
+from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab import lock_checks as lc
 from cf_mysql_consul_tools.lab.waiting import wait_until
-from cf_mysql_consul_tools.serving import LOCK_AUDIT, PROXY_EVENTS, read_jsonl
+from cf_mysql_consul_tools.serving import LOCK_AUDIT, PROXY_EVENTS
 
 pytestmark = pytest.mark.integration
 T = Timing()
@@ -36,7 +37,7 @@ def stays_standby(lab: Lab, name: str, seconds: float) -> None:
 
 def activations(lab: Lab, name: str, since: float) -> list[dict[str, object]]:
     """consul-lock ``activate`` entries of ``name`` after ``since``."""
-    entries = read_jsonl(lab.instance_dir(lab.instance(name)) / LOCK_AUDIT)
+    entries = read_events(lab.instance_dir(lab.instance(name)) / LOCK_AUDIT)
     return [e for e in entries if e.get("event") == "activate" and float(str(e["monotonic"])) > since]
 
 
@@ -217,7 +218,7 @@ def test_consul_servers_down_and_a_silent_peer_the_holder_stops_within_its_lease
     finally:
         lab.resume(standby, "consul-lock")
         start_servers(lab, servers)
-    events = read_jsonl(lab.instance_dir(lab.instance(old)) / PROXY_EVENTS)
+    events = read_events(lab.instance_dir(lab.instance(old)) / PROXY_EVENTS)
     off = min(float(e["monotonic"]) for e in events
               if e.get("event") == "traffic" and not e.get("enabled") and float(e["monotonic"]) > t0)
     back = lc.wait_one_active(lab, timeout=120)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools.benchmarks.writeload import WriteLoad
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab import processes as procs
@@ -26,10 +26,6 @@ from cf_mysql_consul_tools.lab.standins import MySQLStandIn
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _events(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def test_a_start_timeout_shorter_than_the_join_cycles_the_node(healthy_lab: Lab) -> None:
@@ -53,9 +49,9 @@ def test_a_start_timeout_shorter_than_the_join_cycles_the_node(healthy_lab: Lab)
         ctl = ("-m", "cf_mysql_consul_tools.lab.mysql_ctl", "/var/vcap/jobs/mysql/config/cycle-test.json")
         spec = procs.ProcessSpec(job="mysql", name="mariadbd", executable=sys.executable, args=ctl)
         lab.table(inst).put(procs.spawn(root, spec, root / "sys/log/mysql"))
-        wait_until(lambda: sum(e["event"] == "timeout" for e in _events(events)) >= 3, timeout=150, interval=1,
+        wait_until(lambda: sum(e["event"] == "timeout" for e in read_events(events)) >= 3, timeout=150, interval=1,
                    what="three start timeouts")
-        seen = _events(events)
+        seen = read_events(events)
         assert not any(e["event"] == "synced" for e in seen), seen
         assert len({e["pid"] for e in seen if e["event"] == "start"}) >= 3, "each cycle is a new mariadbd"
     finally:

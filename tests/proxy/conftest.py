@@ -28,6 +28,8 @@ from typing import Any
 import pymysql
 import pytest
 
+from cf_mysql_consul.proxy.events import read_events
+
 DB_HOSTS = ("127.0.30.1", "127.0.30.2")
 PROXY_HOST = "127.0.30.10"
 APP_USER, APP_PASSWORD = "app", "app-secret"
@@ -248,9 +250,7 @@ class Proxy:
         return dict(body)
 
     def events(self) -> list[dict[str, Any]]:
-        if not self.event_log.exists():
-            return []
-        return [json.loads(line) for line in self.event_log.read_text().splitlines() if line.strip()]
+        return read_events(self.event_log)
 
     def metric(self, name: str) -> float:
         """The value of one sample line of /metrics (``name`` includes labels, if any)."""

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from cf_mysql_consul.galera_drain import cluster, events, node
-from cf_mysql_consul.galera_drain.config import LOG_LEVELS, ConfigError, JobConfig, load_config
+from cf_mysql_consul.galera_drain.config import LOG_LEVELS, JobConfig, load_config
 from cf_mysql_consul.galera_drain.decide import Action, Decision, DrainSnapshot, NodeStatus, ProxyView, decide
+from cf_mysql_consul.hooks import run_hook
 
 
 def load_state(path: str, *, fresh: bool, now: float) -> dict[str, Any]:
@@ -154,17 +155,7 @@ def run(config: JobConfig, bosh_args: list[str], env: dict[str, str], *, now: fl
     return decision.drain_output, 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``--config PATH`` then BOSH's own arguments."""
-    parser = argparse.ArgumentParser(prog="cf_mysql_consul.galera_drain.drain")
-    parser.add_argument("--config", required=True)
-    args, bosh_args = parser.parse_known_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"galera-drain: {exc}; not draining", file=sys.stderr)
-        print(0, flush=True)
-        return 1
+def _main(config: JobConfig, _args: argparse.Namespace, bosh_args: list[str]) -> int:
     try:
         output, code = run(config, bosh_args, dict(os.environ))
     except Exception:
@@ -176,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         output, code = (0, 1 if config.drain.policy == "fail" else 0) if overdue else (-config.drain.poll_seconds, 0)
     print(output, flush=True)
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``--config PATH`` then BOSH's own arguments."""
+    return run_hook("galera-drain", argv, load_config, _main, drain=True)
 
 
 if __name__ == "__main__":

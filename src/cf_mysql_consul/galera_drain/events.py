@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from cf_mysql_consul.galera_drain.config import JobConfig
-from cf_mysql_consul.proxy.events import EventLog, read_events
+from cf_mysql_consul.proxy.events import EventLog
 
 DRAIN, SWITCHOVER, POST_START = "drain", "switchover", "post_start"
 SWITCHOVER_RESULTS = ("requested", "request_failed")
@@ -36,10 +36,3 @@ def record(config: JobConfig, event: str, message: str, **fields: Any) -> None:
     finally:
         log.close()
 
-
-def read(path: str) -> list[dict[str, Any]]:
-    """Every event recorded so far (none before the first one)."""
-    try:
-        return read_events(path)
-    except FileNotFoundError:
-        return []

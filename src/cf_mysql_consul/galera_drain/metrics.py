@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from cf_mysql_consul.galera_drain import events
 from cf_mysql_consul.galera_drain.config import ConfigError, load_config
 from cf_mysql_consul.galera_drain.decide import Outcome
+from cf_mysql_consul.proxy.events import read_events
 
 log = logging.getLogger("cf_mysql_consul.galera_drain.metrics")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # rebuilt from the log at each scrape, a *_created series would say "now"
@@ -60,7 +61,7 @@ class EventLogCollector(Collector):
             switchovers.labels(result)
         for result in events.POST_START_OUTCOMES:
             post_starts.labels(result)
-        for event in events.read(self.path):
+        for event in read_events(self.path):
             try:
                 kind = event.get("event")
                 if kind == events.DRAIN:

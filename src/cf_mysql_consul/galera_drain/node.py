@@ -7,15 +7,14 @@ writes to the node.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pymysql
 
 from cf_mysql_consul.galera_drain.decide import NodeStatus
+from cf_mysql_consul.hooks import pid_file_alive
 
 STATUS_SQL = (
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_ready',"
@@ -32,21 +31,6 @@ class MySQLTarget:
     pid_file: str
     user: str
     password: str
-
-
-def pid_alive(pid_file: str) -> bool:
-    """True when ``pid_file`` names a live process."""
-    try:
-        pid = int(Path(pid_file).read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _connect(target: MySQLTarget) -> pymysql.Connection[Any]:
@@ -72,7 +56,8 @@ def sample(target: MySQLTarget, *, seconds: float = 1.0) -> NodeStatus:
     try:
         conn = _connect(target)
     except pymysql.MySQLError as exc:
-        return NodeStatus(running=pid_alive(target.pid_file), error=f"mysqld does not answer on {target.socket}: {exc}")
+        return NodeStatus(running=pid_file_alive(target.pid_file),
+                          error=f"mysqld does not answer on {target.socket}: {exc}")
     try:
         t0, first = time.monotonic(), _read(conn)
         time.sleep(seconds)
@@ -110,7 +95,7 @@ def read_once(target: MySQLTarget) -> NodeStatus:
     try:
         conn = _connect(target)
     except pymysql.MySQLError as exc:
-        return NodeStatus(running=pid_alive(target.pid_file), error=f"mysqld does not answer: {exc}")
+        return NodeStatus(running=pid_file_alive(target.pid_file), error=f"mysqld does not answer: {exc}")
     try:
         return status_from(_read(conn), None, 1.0)
     except pymysql.MySQLError as exc:

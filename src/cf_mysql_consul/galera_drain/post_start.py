@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from cf_mysql_consul.galera_drain import events, node
-from cf_mysql_consul.galera_drain.config import ConfigError, JobConfig, load_config
+from cf_mysql_consul.galera_drain.config import JobConfig, load_config
 from cf_mysql_consul.galera_drain.decide import PostStartDecision, decide_post_start
 from cf_mysql_consul.galera_drain.drain import Logger
+from cf_mysql_consul.hooks import run_hook
 
 
 def wait_rejoined(config: JobConfig, *, poll_seconds: float = 0.5, note_every: float = 10.0) -> PostStartDecision:
@@ -51,16 +52,7 @@ def record_rejoin(path: Path, seconds: float) -> None:
     path.write_text(json.dumps({"worst_seconds": worst, "last_seconds": seconds}))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exit 0 once the node rejoined, 1 with its state after the timeout."""
-    parser = argparse.ArgumentParser(prog="cf_mysql_consul.galera_drain.post_start")
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"galera-drain post-start: {exc}", file=sys.stderr)
-        return 1
+def _main(config: JobConfig, _args: argparse.Namespace, _bosh_args: list[str]) -> int:
     Path(config.state_path).unlink(missing_ok=True)
     started = time.monotonic()
     verdict = wait_rejoined(config)
@@ -78,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         f"and check the other nodes; a node that cannot catch up under load needs a larger gcache (IST instead "
         f"of SST) or less write load while it rejoins")
     return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 once the node rejoined, 1 with its state after the timeout."""
+    return run_hook("galera-drain post-start", argv, load_config, _main)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from cf_mysql_consul.galera_drain import cluster, node
-from cf_mysql_consul.galera_drain.config import CatchUpConfig, ConfigError, JobConfig, load_config
+from cf_mysql_consul.galera_drain.config import CatchUpConfig, JobConfig, load_config
 from cf_mysql_consul.galera_drain.decide import NodeStatus
 from cf_mysql_consul.galera_drain.drain import Logger
+from cf_mysql_consul.hooks import pid_file_alive, run_hook
 
 START_ALLOWANCE_SECONDS = 10.0  # mysqld start to IST request: writes during it count too
 
@@ -135,19 +136,10 @@ def catch_up(config: JobConfig, cu: CatchUpConfig, log: Logger, *, poll: float =
     return True, f"joined (Synced, drained) in {joined:.1f} s, stopped cleanly after {time.monotonic() - started:.1f} s"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exit 0 when nothing was needed or the catch-up worked; 1 with the reason otherwise."""
-    parser = argparse.ArgumentParser(prog="cf_mysql_consul.galera_drain.pre_start")
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"galera-drain pre-start: {exc}", file=sys.stderr)
-        return 1
+def _main(config: JobConfig, _args: argparse.Namespace, _bosh_args: list[str]) -> int:
     log = Logger(config.log_path, config.log_level)
     cu = config.catch_up
-    if node.pid_alive(config.mysql.pid_file):
+    if pid_file_alive(config.mysql.pid_file):
         log("pre-start: mysqld is already running: nothing to do")
         return 0
     state_dir = Path(config.state_path).parent
@@ -163,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     ok, what = catch_up(config, cu, log)
     log(f"pre-start: {'done' if ok else 'FAILED'}: {what}")
     return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when nothing was needed or the catch-up worked; 1 with the reason otherwise."""
+    return run_hook("galera-drain pre-start", argv, load_config, _main)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,15 @@ import argparse
 import sys
 import time
 
+from cf_mysql_consul.hooks import run_hook, say
 from cf_mysql_consul.proxy.client import ApiError, ProxyClient, ProxyEndpoint
-from cf_mysql_consul.proxy.config import ConfigError, load_config
+from cf_mysql_consul.proxy.config import ProxyConfig, load_config
+
+HOOK = "proxy drain"
 
 
 def _say(text: str) -> None:
-    print(f"proxy drain: {text}", file=sys.stderr, flush=True)
+    say(HOOK, text)
 
 
 def drain(api: ProxyClient, shutdown_delay: float, *, poll_seconds: float = 0.2) -> str:
@@ -48,21 +51,16 @@ def drain(api: ProxyClient, shutdown_delay: float, *, poll_seconds: float = 0.2)
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; BOSH's own arguments (job_shutdown, hash_changed, ...) are accepted and ignored."""
-    parser = argparse.ArgumentParser(prog="cf_mysql_consul.proxy.drain")
-    parser.add_argument("--config", required=True)
-    args, bosh_args = parser.parse_known_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        _say(f"invalid config, not draining: {exc}")
-        print(0)
-        return 0
+def _main(config: ProxyConfig, _args: argparse.Namespace, bosh_args: list[str]) -> int:
     _say(f"called with {' '.join(bosh_args) or 'no arguments'}")
     _say(drain(ProxyClient(ProxyEndpoint.from_config(config)), config.shutdown_delay_seconds))
     print(0, flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; BOSH's own arguments (job_shutdown, hash_changed, ...) are accepted and ignored."""
+    return run_hook(HOOK, argv, load_config, _main, drain=True, bad_config_exit=0)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,20 @@ class EventLog:
             self._file = None
 
 
-def read_events(path: str) -> list[dict[str, Any]]:
-    """Read an event log back (for tests and tools); a torn last line is skipped."""
-    events = []
-    with open(path) as handle:
-        for line in handle:
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return events
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """The entries (JSON objects) of an event log or any JSON-lines file, for metrics, tools and
+    tests: a missing file has none; a torn line (a writer killed mid-line) or a line that is not
+    an object is skipped."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict):
+            entries.append(item)
+    return entries

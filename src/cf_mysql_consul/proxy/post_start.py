@@ -6,8 +6,9 @@ import argparse
 import sys
 import time
 
+from cf_mysql_consul.hooks import run_hook
 from cf_mysql_consul.proxy.client import ApiError, ProxyClient, ProxyEndpoint
-from cf_mysql_consul.proxy.config import ConfigError, load_config
+from cf_mysql_consul.proxy.config import ProxyConfig, load_config
 
 
 def wait_for_api(api: ProxyClient, timeout: float, *, poll_seconds: float = 0.5) -> tuple[bool, str]:
@@ -35,17 +36,7 @@ def wait_for_api(api: ProxyClient, timeout: float, *, poll_seconds: float = 0.5)
         time.sleep(poll_seconds)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exit 0 once the API answers; 1 with advice after ``--timeout`` seconds."""
-    parser = argparse.ArgumentParser(prog="cf_mysql_consul.proxy.post_start")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--timeout", type=float, default=60.0)
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"proxy post-start: invalid config: {exc}", file=sys.stderr)
-        return 1
+def _main(config: ProxyConfig, args: argparse.Namespace, _bosh_args: list[str]) -> int:
     ok, verdict = wait_for_api(ProxyClient(ProxyEndpoint.from_config(config)), args.timeout)
     if ok:
         print(f"proxy post-start: {verdict}")
@@ -56,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 once the API answers; 1 with advice after ``--timeout`` seconds."""
+    return run_hook("proxy post-start", argv, load_config, _main,
+                    options=[("--timeout", {"type": float, "default": 60.0})])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools.benchmarks.writeload import TrafficKeeper, WriteLoad
 from cf_mysql_consul_tools.lab.deploy import Log, rolling_deploy
 from cf_mysql_consul_tools.lab.lab import Lab
@@ -92,10 +93,7 @@ def variant_manifest(variant: Variant, dest: Path, *, source: Path = DEFAULT_MAN
 
 
 def _ctl_events(lab: Lab, name: str) -> list[dict[str, Any]]:
-    path = lab.instance_dir(lab.instance(name)) / Path(MySQLStandIn.CTL_EVENTS).relative_to("/var/vcap")
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_events(lab.instance_dir(lab.instance(name)) / Path(MySQLStandIn.CTL_EVENTS).relative_to("/var/vcap"))
 
 
 def mysqld_starts(lab: Lab, name: str, since: float) -> int:

@@ -162,7 +162,7 @@ class LabProxy:
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the proxy recorded so far."""
-        return read_events(str(self.event_log)) if self.event_log.exists() else []
+        return read_events(self.event_log)
 
     def connect(self, *, user: str = "root", password: str | None = None, **kwargs: Any) -> pymysql.Connection[Any]:
         """A MySQL connection through this proxy (default: the lab's admin user), autocommit."""

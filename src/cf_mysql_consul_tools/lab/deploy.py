@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools.bosh.manifest import Instance
 from cf_mysql_consul_tools.lab.lab import Lab, LabError
 from cf_mysql_consul_tools.lab.standins import MySQLStandIn
@@ -127,21 +128,11 @@ def instance_running(lab: Lab, inst: Instance, since: float) -> tuple[bool, str]
     if inst.job("mysql") and ctl.exists():
         # cf-mysql mode: running only once this start's mysql_ctl reported Synced (an empty list means
         # mysql_ctl has not even written its first event yet: not running either).
-        starts = [e for e in _events(events) if float(str(e.get("ts", 0))) >= since] if events.exists() else []
+        starts = [e for e in read_events(events) if float(str(e.get("ts", 0))) >= since]
         if not starts or starts[-1]["event"] != "synced":
             last = starts[-1]["event"] if starts else "no event yet"
             return False, f"mysql start program still running (mysql_ctl: {last})"
     return True, "running"
-
-
-def _events(path: Path) -> list[dict[str, object]]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def update_instance(lab: Lab, inst: Instance, *, canary: bool, log: Log, drain_timeout: float,
