@@ -21,22 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from cf_mysql_consul.consul_lock.config import ConfigError, load_config
+from cf_mysql_consul.consul_lock.config import LockConfig, load_config
+from cf_mysql_consul.hooks import pid_alive, run_hook, say
 
-
-def _say(text: str) -> None:
-    print(f"consul-lock drain: {text}", file=sys.stderr, flush=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"))
+HOOK = "consul-lock drain"
 
 
 def drain(pid_path: str, state_path: str, timeout: float, *, poll_seconds: float = 0.05) -> str:
@@ -45,7 +33,7 @@ def drain(pid_path: str, state_path: str, timeout: float, *, poll_seconds: float
         pid = int(Path(pid_path).read_text().strip())
     except (OSError, ValueError):
         return "no consul-lock process (no pid file): nothing to hand over"
-    if not _alive(pid):
+    if not pid_alive(pid):
         return f"consul-lock (pid {pid}) is not running: nothing to hand over"
     os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout
@@ -57,29 +45,24 @@ def drain(pid_path: str, state_path: str, timeout: float, *, poll_seconds: float
             state = {}
         if state.get("stepped_down"):
             return f"handed over: {state.get('reason')}"
-        if not _alive(pid):
+        if not pid_alive(pid):
             return "consul-lock exited while stepping down"
         time.sleep(poll_seconds)
     return f"not stepped down after {timeout:g} s (last state: {state.get('reason')}); the proxy's lease runs out"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; BOSH's own arguments (job_shutdown, hash_changed, ...) are accepted and ignored."""
-    parser = argparse.ArgumentParser(prog="cf_mysql_consul.consul_lock.drain")
-    parser.add_argument("--config", required=True)
-    args, bosh_args = parser.parse_known_args(argv)
-    try:
-        config, _ = load_config(args.config)
-    except ConfigError as exc:
-        _say(f"invalid config, not draining: {exc}")
-        print(0)
-        return 0
+def _main(config: LockConfig, args: argparse.Namespace, bosh_args: list[str]) -> int:
     started = time.monotonic()
-    _say(f"called with {' '.join(bosh_args) or 'no arguments'}")
-    _say(drain(config.pid_path, config.state_path, config.drain_timeout_seconds))
-    _say(f"done in {time.monotonic() - started:.2f} s")
+    say(HOOK, f"called with {' '.join(bosh_args) or 'no arguments'}")
+    say(HOOK, drain(config.pid_path, config.state_path, config.drain_timeout_seconds))
+    say(HOOK, f"done in {time.monotonic() - started:.2f} s")
     print(0, flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; BOSH's own arguments (job_shutdown, hash_changed, ...) are accepted and ignored."""
+    return run_hook(HOOK, argv, lambda path: load_config(path)[0], _main, drain=True, bad_config_exit=0)
 
 
 if __name__ == "__main__":
