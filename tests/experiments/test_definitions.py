@@ -78,7 +78,6 @@ def test_verdict_passes_only_when_every_check_holds() -> None:
 
 
 def test_an_owned_labs_logs_are_kept_in_the_run_directory(tmp_path: Path) -> None:
-    from cf_mysql_consul_tools.experiments.runner import keep_logs
     from cf_mysql_consul_tools.lab import Lab
 
     lab = Lab.from_manifest(root=tmp_path / "lab")
@@ -86,7 +85,7 @@ def test_an_owned_labs_logs_are_kept_in_the_run_directory(tmp_path: Path) -> Non
     log_dir = lab.instance_dir(proxy) / "sys" / "log" / "proxy"
     log_dir.mkdir(parents=True)
     (log_dir / "events.jsonl").write_text('{"event": "traffic"}\n')
-    kept = keep_logs(lab, tmp_path / "run" / "logs")
+    kept = lab.copy_logs(tmp_path / "run" / "logs")
     assert (kept / proxy.slug / "proxy" / "events.jsonl").read_text() == '{"event": "traffic"}\n'
     assert [p.name for p in kept.iterdir()] == [proxy.slug]  # instances without logs add nothing
 

@@ -2,7 +2,8 @@
 
 Address prefix and state directory come from the task's options, else from
 ``LAB_ADDRESS_PREFIX`` / ``LAB_ROOT``, else a benchmark default that never collides with a
-developer's ``./inv lab.up`` (127.0.10.x, ``.lab``). The lab's consul-lock jobs are stopped so
+developer's ``./inv lab.up`` (127.0.10.x, ``.lab``). A relative root is taken from the
+checkout (``lab_root``). The lab's consul-lock jobs are stopped so
 the benchmark drives proxy/0's traffic itself.
 """
 
@@ -18,18 +19,20 @@ import yaml
 
 from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, stop_lock_jobs
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
-from cf_mysql_consul_tools.lab.lab import Lab
+from cf_mysql_consul_tools.lab.lab import Lab, lab_root
 from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
 
 DEFAULT_PREFIX = "127.0.15"
 DEFAULT_ROOT = REPO_ROOT / ".lab-bench"
 
 
-def lab_location(prefix: str | None, root: str | None) -> tuple[str, Path]:
-    """The address prefix (``a.b.c``) and state directory a benchmark's lab uses."""
-    chosen = prefix or os.environ.get("LAB_ADDRESS_PREFIX") or DEFAULT_PREFIX
-    where = root or os.environ.get("LAB_ROOT") or str(DEFAULT_ROOT)
-    return chosen.rstrip("."), Path(where)
+def lab_location(prefix: str | None, root: str | None, *, default_prefix: str = DEFAULT_PREFIX,
+                 default_root: Path = DEFAULT_ROOT) -> tuple[str, Path]:
+    """The address prefix (``a.b.c``) and state directory a benchmark's lab uses (``LabError``
+    for a root ``lab_root`` refuses)."""
+    chosen = prefix or os.environ.get("LAB_ADDRESS_PREFIX") or default_prefix
+    where = root or os.environ.get("LAB_ROOT") or str(default_root)
+    return chosen.rstrip("."), lab_root(where)
 
 
 def parse_galera_options(text: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ and the run directory.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -139,19 +138,10 @@ def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Pa
                        started=started, probe_lrps=probe_lrps)
     finally:
         if owned and not keep_lab:
-            log(f"lab logs kept in {keep_logs(the_lab, out / 'logs')}")
+            log(f"lab logs kept in {the_lab.copy_logs(out / 'logs')}")
             the_lab.down(purge=True)
         elif not owned:
             heal(the_lab)
-
-
-def keep_logs(lab: Lab, dest: Path) -> Path:
-    """Copy every instance's ``/var/vcap/sys/log`` into ``dest/INSTANCE`` (before the lab is purged)."""
-    for inst in lab.deployment.instances:
-        source = lab.instance_dir(inst) / "sys" / "log"
-        if source.is_dir():
-            shutil.copytree(source, dest / inst.slug, dirs_exist_ok=True)
-    return dest
 
 
 def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., DeployReport], heal: Callable[[], None],

@@ -58,6 +58,30 @@ class LabError(RuntimeError):
     """The lab cannot do what was asked; the message names the thing and the fix."""
 
 
+SUN_PATH_MAX = 107  # a unix socket's path (a mysql node's, below the lab root) must fit sun_path
+
+
+def lab_root(value: str | Path) -> Path:
+    """A lab's state directory: a relative path is taken from the checkout, never from the
+    working directory, so every task finds the same lab wherever it is run from.
+
+    ``lab.down --purge`` deletes this directory, so it refuses (``LabError``) a root that is
+    the filesystem root, the checkout or a directory above it, or an existing file. (``up``
+    refuses a root so long that a MySQL node's socket below it would not fit a unix socket.)
+    """
+    text = str(value).strip()
+    if not text:
+        raise LabError("the lab root is empty: give a directory (e.g. --root .lab-mine or LAB_ROOT=/tmp/lab2)")
+    path = Path(text).expanduser()
+    root = Path(os.path.normpath(path if path.is_absolute() else REPO_ROOT / path))
+    if root == Path(root.anchor) or root == REPO_ROOT or root in REPO_ROOT.parents:
+        raise LabError(f"lab root {root} would hold the checkout {REPO_ROOT}, and lab.down --purge deletes "
+                       "its lab root: choose a directory of its own (e.g. .lab-mine or /tmp/lab2)")
+    if root.exists() and not root.is_dir():
+        raise LabError(f"lab root {root} is a file, not a directory: choose another path")
+    return root
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessStatus:
     """One process of an instance as ``lab.status`` shows it."""
@@ -85,10 +109,10 @@ class Lab:
         log: Log = print,
     ) -> None:
         self.deployment = deployment
-        self.root = root
+        self.root = lab_root(root)
         self.catalog = Catalog(jobs_dirs=(*tuple(jobs_dirs), REPO_ROOT / "jobs"))
         self.log = log
-        self.network = LabNetwork(root, deployment.instances)
+        self.network = LabNetwork(self.root, deployment.instances)
 
     @classmethod
     def from_manifest(cls, path: Path | None = None, *, address_prefix: str | None = None,
@@ -100,7 +124,8 @@ class Lab:
         Variables the manifest declares under ``variables:`` and that are not given are generated
         into the lab's vars store (``ROOT/vars-store.yml``; ``--purge`` deletes it with the data).
         The environment can move a whole lab: ``LAB_ADDRESS_PREFIX`` (e.g. ``127.0.11``) and
-        ``LAB_ROOT`` (its state directory), so two labs can run side by side on one machine.
+        ``LAB_ROOT`` (its state directory, see ``lab_root``), so two labs can run side by side on
+        one machine.
         """
         prefix = address_prefix or os.environ.get("LAB_ADDRESS_PREFIX") or None
         if "root" not in kwargs and os.environ.get("LAB_ROOT"):
@@ -182,6 +207,11 @@ class Lab:
     def _preflight(self) -> None:
         jobs = {j.name for i in self.deployment.instances for j in i.jobs}
         check_binaries(jobs)
+        for inst in self.deployment.with_job("mysql"):
+            sock = self._socket_path(inst)
+            if len(str(sock)) > SUN_PATH_MAX:
+                raise LabError(f"lab root {self.root} is too long: {inst.name}'s MySQL socket {sock} would exceed "
+                               f"the {SUN_PATH_MAX} characters of a unix socket path; choose a shorter root")
         for inst in self.deployment.instances:
             for job in inst.jobs:
                 if job.name not in STAND_INS and self._job_dir(job) is None:
@@ -453,9 +483,12 @@ class Lab:
         return [r.pid for i in self.deployment.instances for r in self.records(i) if procs.is_ours_and_alive(r)]
 
     # ---- state and waits ---------------------------------------------------------------
+    def _socket_path(self, inst: Instance) -> Path:
+        return self.instance_dir(inst) / Path(MySQLStandIn.SOCKET).relative_to("/var/vcap")
+
     def _admin_socket(self, inst: Instance) -> pymysql.Connection[Any]:
-        sock = self.instance_dir(inst) / "sys" / "run" / "mysql" / "mysqld.sock"
-        if len(str(sock)) > 107:
+        sock = self._socket_path(inst)
+        if len(str(sock)) > SUN_PATH_MAX:
             raise LabError(f"socket path {sock} is too long for a unix socket; use a shorter lab root")
         return pymysql.connect(unix_socket=str(sock), user="root", connect_timeout=2, read_timeout=5,
                                autocommit=True)
@@ -538,6 +571,15 @@ class Lab:
                 ),
             ))
         return rows
+
+    def copy_logs(self, dest: Path) -> Path:
+        """Copy every instance's ``/var/vcap/sys/log`` into ``dest/INSTANCE`` (e.g. before a purge)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        for inst in self.deployment.instances:
+            source = self.instance_dir(inst) / "sys" / "log"
+            if source.is_dir():
+                shutil.copytree(source, dest / inst.slug, dirs_exist_ok=True)
+        return dest
 
     def log_files(self, name: str) -> list[Path]:
         """Every log file of an instance (``/var/vcap/sys/log/**``)."""
