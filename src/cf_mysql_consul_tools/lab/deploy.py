@@ -22,6 +22,10 @@ time (the manifest's ``update`` block); per instance:
    its start program finished (``mysql_ctl`` reported Synced).
 
 The first failure aborts the deploy (no further instances are touched), as BOSH does.
+
+``deployment`` deploys a changed manifest (the same instances at the same addresses, other
+properties or jobs): from then on the lab renders and starts every instance from it, so an
+instance runs its new configuration once it has been updated, and the old one until then.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cf_mysql_consul.proxy.events import read_events
-from cf_mysql_consul_tools.bosh.manifest import Instance
+from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance
 from cf_mysql_consul_tools.lab.lab import Lab, LabError
 from cf_mysql_consul_tools.lab.standins import MySQLStandIn
 
@@ -250,14 +254,21 @@ def _batches(instances: tuple[Instance, ...], canaries: int, max_in_flight: int)
 
 def rolling_deploy(lab: Lab, *, groups: list[str] | None = None, log: Log = print,
                    drain_timeout: float = 1800.0, skip_drain: bool = False,
-                   downtime_seconds: float = 0.0) -> DeployReport:
+                   downtime_seconds: float = 0.0, deployment: Deployment | None = None) -> DeployReport:
     """Update every instance of the lab (or of ``groups``) the way the BOSH director would.
 
     Returns the report; on the first failure it stops there and the report carries the error.
-    ``skip_drain`` mimics ``bosh deploy --skip-drain``.
+    ``skip_drain`` mimics ``bosh deploy --skip-drain``; ``deployment`` is a changed manifest to
+    roll out (see the module docstring).
     """
     report = DeployReport()
     started = time.monotonic()
+    if deployment is not None:
+        before = {i.name: i.address for i in lab.deployment.instances}
+        after = {i.name: i.address for i in deployment.instances}
+        if before != after:
+            raise DeployError(f"the new manifest must keep the lab's instances and addresses: {before} vs {after}")
+        lab.deployment = deployment
     policy = lab.deployment.update
     wanted = groups or list(lab.deployment.groups)
     unknown = [g for g in wanted if g not in lab.deployment.groups]

@@ -130,7 +130,7 @@ class Lab:
         prefix = address_prefix or os.environ.get("LAB_ADDRESS_PREFIX") or None
         if "root" not in kwargs and os.environ.get("LAB_ROOT"):
             kwargs["root"] = Path(os.environ["LAB_ROOT"])
-        store = VarsStore.load(Path(kwargs.get("root", DEFAULT_ROOT)) / VARS_STORE)
+        store = VarsStore.load(lab_root(kwargs.get("root", DEFAULT_ROOT)) / VARS_STORE)
         return cls(load_lab_deployment(path, address_prefix=prefix, ops=ops, given=variables, store=store), **kwargs)
 
     # ---- paths and records -------------------------------------------------------------

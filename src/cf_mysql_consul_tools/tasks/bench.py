@@ -7,10 +7,10 @@ import sys
 from invoke.context import Context
 from rich.console import Console
 
-from cf_mysql_consul_tools.tasks.cli import UsageError, task
+from cf_mysql_consul_tools.tasks.cli import TaskFailed, UsageError, choice, task
 
 _LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
-             "root": "lab state directory (default: $LAB_ROOT, else .lab-bench)",
+             "root": "lab state directory, relative to the checkout (default: $LAB_ROOT, else .lab-bench)",
              "keep_lab": "leave the lab running afterwards", "json": "write the figures (and targets) here"}
 
 
@@ -100,52 +100,65 @@ def failover(c: Context, runs: int = 5, faults: str = "kill,pause", json: str | 
                        galera_options=options)
 
 
-@task(needs="lab", help={"rate": "writes/s of the steady load (total)", "writers": "writer threads",
-                    "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
-                    "start_timeout": "mysql stand-in's database_startup_timeout (cf-mysql start behaviour), s",
-                    "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",
-                    "prefill": "MB of rows loaded before the deploy (both runs)",
-                    "downtime": "seconds each node stays down (VM recreate stand-in, both runs)",
-                    "only": "A, B or AB (default)", "json": "write the figures here"})
+@task(needs="lab", accepts={"only": choice("A", "B", "AB")},
+      help={**_LAB_HELP, "prefix": "lab address prefix of both sides, one after the other (default: "
+                                   "$LAB_ADDRESS_PREFIX, else 127.0.16)",
+            "root": "state directory, relative to the checkout: each side's lab in ROOT/A, ROOT/B, logs in "
+                    "ROOT/logs (default: $LAB_ROOT, else .lab-bench-deploy)",
+            "keep_lab": "leave the last side's lab running and every side's state on disk",
+            "rate": "writes/s of the steady load (total)", "writers": "writer threads",
+            "payload": "bytes per row", "groups": "instance groups to deploy (default: mysql)",
+            "start_timeout": "the mysql job's database_startup_timeout the deploy rolls out (cf-mysql v26's start: "
+                             "mariadb_ctrl gives up after 0.8 x it), s",
+            "gcache": "gcache size for both runs (e.g. 16M; default: the manifest's)",
+            "prefill": "MB of rows loaded before the deploy (both runs)",
+            "downtime": "seconds each node stays down (VM recreate stand-in, both runs)",
+            "only": "A, B or AB (default)"})
 def deploy(c: Context, rate: float = 400.0, writers: int = 4, payload: int = 1000, groups: str = "mysql",
            start_timeout: float = 150.0, gcache: str = "", prefill: int = 0, downtime: float = 0.0, only: str = "AB",
-           json: str | None = None) -> None:
+           json: str | None = None, prefix: str | None = None, root: str | None = None,
+           keep_lab: bool = False) -> None:
     """Rolling deploy under a steady write load: without (A) vs with (B) galera-drain, side by side."""
-    import os
+    from collections.abc import Callable
     from pathlib import Path
 
     from rich.table import Table
 
-    from cf_mysql_consul_tools.benchmarks.deploy import run_ab, to_json
+    from cf_mysql_consul_tools.benchmarks import deploy as bench
+    from cf_mysql_consul_tools.benchmarks.labrun import lab_location
 
-    console = Console()
-    root = Path(os.environ.get("LAB_ROOT", ".lab-bench-deploy"))
-    chosen = [g.strip() for g in groups.split(",") if g.strip()] or None
-    results = run_ab(root=root, groups=chosen, writers=writers, rate=rate, payload_bytes=payload,
-                     database_startup_timeout=start_timeout, gcache_size=gcache or None, prefill_mb=prefill,
-                     downtime_seconds=downtime, only=only,
-                     log=lambda line: console.print(line, markup=False, highlight=False, style="dim"))
+    address_prefix, state = lab_location(prefix, root, default_prefix=bench.DEFAULT_PREFIX,
+                                         default_root=bench.DEFAULT_ROOT)
+    console = _console()
+    chosen = tuple(g.strip() for g in groups.split(",") if g.strip())
+    settings = bench.Settings(start_timeout=start_timeout, groups=chosen, writers=writers, rate=rate,
+                              payload_bytes=payload, prefill_mb=prefill, downtime_seconds=downtime,
+                              gcache_size=gcache or None)
+    results = bench.run_ab(settings, prefix=address_prefix, root=state, only=only, keep_lab=keep_lab,
+                           log=lambda line: console.print(line, markup=False, highlight=False, style="dim"))
     table = Table(title=f"bench.deploy: rolling deploy of {groups} under {rate:g} writes/s ({payload} B rows), "
                         f"cf-mysql start behaviour (database_startup_timeout {start_timeout:g} s), "
                         f"{prefill} MB prefilled, gcache {gcache or 'manifest'}, {downtime:g} s down per node")
     table.add_column("figure")
     for r in results:
         table.add_column(r.variant)
-    from collections.abc import Callable
 
-    from cf_mysql_consul_tools.benchmarks.deploy import RunResult
+    def ran(fmt: Callable[[bench.RunResult], str]) -> Callable[[bench.RunResult], str]:
+        return lambda r: "-" if r.failed else fmt(r)
 
-    rows: list[tuple[str, Callable[[RunResult], str]]] = [
-        ("deploy", lambda r: "finished" if r.deploy_ok else f"FAILED: {r.deploy_error}"),
-        ("deploy duration s", lambda r: f"{r.deploy_seconds:.1f}"),
-        ("  drain / pre-start / post-start / watch s", lambda r: " / ".join(
-            f"{r.step_seconds.get(k, 0):.1f}" for k in ("drain", "pre-start", "post-start", "watch"))),
-        ("client errors / attempts", lambda r: f"{r.client_errors} / {r.attempts}"),
-        ("errors by code", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r.errors_by_code.items())) or "-"),
-        ("acknowledged writes", lambda r: str(r.acked)),
-        ("acknowledged missing per node", lambda r: ", ".join(f"{k}: {v}" for k, v in r.missing.items())),
-        ("mysqld starts per node", lambda r: ", ".join(f"{k}: {v}" for k, v in r.mysqld_starts.items())),
-        ("start timeouts (cycles)", lambda r: ", ".join(f"{k}: {v}" for k, v in r.start_timeouts.items())),
+    rows: list[tuple[str, Callable[[bench.RunResult], str]]] = [
+        ("side", lambda r: f"COULD NOT RUN: {r.failed}" if r.failed else f"ran (lab up in {r.lab_up_seconds:.1f} s)"),
+        ("deploy", ran(lambda r: "finished" if r.deploy_ok else f"FAILED: {r.deploy_error}")),
+        ("deploy duration s", ran(lambda r: f"{r.deploy_seconds:.1f}")),
+        ("  drain / pre-start / post-start / watch s", ran(lambda r: " / ".join(
+            f"{r.step_seconds.get(k, 0):.1f}" for k in ("drain", "pre-start", "post-start", "watch")))),
+        ("client errors / attempts", ran(lambda r: f"{r.client_errors} / {r.attempts}")),
+        ("errors by code", ran(lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r.errors_by_code.items())) or "-")),
+        ("acknowledged writes", ran(lambda r: str(r.acked))),
+        ("acknowledged missing per node", ran(lambda r: ", ".join(f"{k}: {v}" for k, v in r.missing.items()))),
+        ("mysqld starts per node", ran(lambda r: ", ".join(f"{k}: {v}" for k, v in r.mysqld_starts.items()))),
+        ("start timeouts (cycles)", ran(lambda r: ", ".join(f"{k}: {v}" for k, v in r.start_timeouts.items()))),
+        ("logs", lambda r: r.logs or "-"),
     ]
     for label, fmt in rows:
         table.add_row(label, *[fmt(r) for r in results])
@@ -155,7 +168,10 @@ def deploy(c: Context, rate: float = 400.0, writers: int = 4, payload: int = 100
         for line in r.steps:
             console.print(f"  {line}", markup=False, highlight=False)
     if json:
-        Path(json).write_text(to_json(results, {"rate": rate, "writers": writers, "payload": payload, "groups": groups,
-                                                "start_timeout": start_timeout, "gcache": gcache, "prefill": prefill,
-                                                "downtime": downtime}))
+        Path(json).write_text(bench.to_json(results, {
+            "rate": rate, "writers": writers, "payload": payload, "groups": groups, "start_timeout": start_timeout,
+            "gcache": gcache, "prefill": prefill, "downtime": downtime, "prefix": address_prefix, "root": str(state)}))
         console.print(f"figures written to {json}")
+    failed = [r for r in results if r.failed]
+    if failed:
+        raise TaskFailed("bench.deploy: " + "; ".join(f"side {r.side} could not run ({r.failed})" for r in failed))
