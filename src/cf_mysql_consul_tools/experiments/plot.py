@@ -1,5 +1,9 @@
 """The run's picture: latency of every operation over time (log scale, per metric) above the
-errors per second (per error kind), with the phases shaded and the faults marked."""
+errors per second (per error kind), with the phases shaded and the faults marked.
+
+The legends stand to the right of the plots, outside them: inside, the first fault's label
+(a fault early in the run, at the top left) was hidden behind the metrics' legend.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from cf_mysql_consul.benchmark_bbs.metrics import ALL_METRICS, Sample
 
@@ -28,6 +33,16 @@ class Marker:
 def plot(path: Path, samples: list[Sample], *, markers: Iterable[Marker] = (), title: str = "",
          measurement_started: float | None = None) -> Path:
     """Write the PNG and return its path."""
+    fig = figure(samples, markers=markers, title=title, measurement_started=measurement_started)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def figure(samples: list[Sample], *, markers: Iterable[Marker] = (), title: str = "",
+           measurement_started: float | None = None) -> Figure:
+    """The figure ``plot`` writes (the caller closes it)."""
+    markers = list(markers)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     by_metric: dict[str, tuple[list[float], list[float]]] = {}
     for s in samples:
@@ -61,16 +76,15 @@ def plot(path: Path, samples: list[Sample], *, markers: Iterable[Marker] = (), t
             ax.axvline(m.t, color="red" if not m.ok else "black", linestyle="--", linewidth=1)
     for m in markers:
         top.annotate(m.label, (m.t, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
-                     fontsize=8)
+                     fontsize=8, bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none",
+                                       "alpha": 0.7})
     if measurement_started is not None:
         top.annotate("measurement", (measurement_started, 0.0), xycoords=("data", "axes fraction"), fontsize=8,
                      va="bottom")
     if by_metric:
-        top.legend(loc="upper left", fontsize=7, markerscale=3, ncol=2)
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7, markerscale=3)
     if kinds:
-        bottom.legend(loc="upper left", fontsize=7)
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
     top.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
