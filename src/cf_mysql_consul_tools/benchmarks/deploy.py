@@ -34,13 +34,12 @@ from typing import Any
 
 import yaml
 
-from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools.benchmarks.writeload import TrafficKeeper, WriteLoad
-from cf_mysql_consul_tools.lab.deploy import rolling_deploy
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.lab.deploy import rolling_deploy
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST, load_lab_deployment
-from cf_mysql_consul_tools.lab.standins import MySQLStandIn
+from cf_mysql_consul_tools.lab.standins import mysqld_starts, start_timeouts
 
 Log = Callable[[str], None]
 DEFAULT_PREFIX = "127.0.16"
@@ -135,26 +134,6 @@ def variant_manifest(variant: Variant, dest: Path, *, start_timeout: float | Non
     return dest
 
 
-def _ctl_events(lab: Lab, name: str) -> list[dict[str, Any]]:
-    return read_events(lab.instance_dir(lab.instance(name)) / Path(MySQLStandIn.CTL_EVENTS).relative_to("/var/vcap"))
-
-
-def mysqld_starts(lab: Lab, name: str, since: float) -> int:
-    """How many times mariadbd started on ``name`` since wall time ``since`` (its error log)."""
-    log = lab.instance_dir(lab.instance(name)) / "sys" / "log" / "mysql" / "mysql.err.log"
-    if not log.exists():
-        return 0
-    count = 0
-    for line in log.read_text(errors="replace").splitlines():
-        if "[Note] Starting MariaDB" in line and " as process " in line:
-            try:
-                stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
-            except ValueError:
-                continue
-            count += stamp >= int(since)
-    return count
-
-
 def prefill(lab: Lab, megabytes: int) -> float:
     """Load ``megabytes`` of 1 KB rows (1 MB per transaction) into the cluster; the seconds it took."""
     started = time.monotonic()
@@ -227,9 +206,8 @@ class _Side:
                     self.log(f"  [{self.variant.key}] {inst.name} not readable afterwards: {exc}")
                     result.missing[inst.name] = -1
                 # counted after the wait, so that the cycles of a node that never rejoins are all in
-                result.mysqld_starts[inst.name] = mysqld_starts(lab, inst.name, since)
-                result.start_timeouts[inst.name] = sum(
-                    1 for e in _ctl_events(lab, inst.name) if e["event"] == "timeout" and e["ts"] >= since)
+                result.mysqld_starts[inst.name] = mysqld_starts(lab.instance_dir(inst), since)
+                result.start_timeouts[inst.name] = start_timeouts(lab.instance_dir(inst), since)
         except Exception as exc:
             result.failed = f"{self.phase}: {type(exc).__name__}: {exc}"
             self.log(f"side {self.variant.key} FAILED in {self.phase}: {type(exc).__name__}: {exc}")

@@ -19,7 +19,8 @@ time (the manifest's ``update`` block); per instance:
 4. **post-start** of every job that has one, in order; a non-zero exit fails the deploy;
 5. **watch**: the instance must be running between the watch time's bounds. "Running" is
    what monit would say: every process alive, and for the mysql stand-in in cf-mysql mode
-   its start program finished (``mysql_ctl`` reported Synced).
+   its start program finished (``mysql_ctl`` reported ``running``: mariadb_ctrl reached the
+   database and wrote monit's pidfile).
 
 The first failure aborts the deploy (no further instances are touched), as BOSH does.
 
@@ -38,10 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance
 from cf_mysql_consul_tools.lab.lab import Lab, LabError
-from cf_mysql_consul_tools.lab.standins import MySQLStandIn
+from cf_mysql_consul_tools.lab.standins import MySQLStandIn, ctl_events
 
 Log = Callable[[str], None]
 DRAIN_CALL_TIMEOUT = 600.0
@@ -122,18 +122,17 @@ def run_drain(lab: Lab, inst: Instance, job: str, *, job_names: list[str], timeo
 
 
 def instance_running(lab: Lab, inst: Instance, since: float) -> tuple[bool, str]:
-    """Would monit say 'running'? Every process alive; a cf-mysql mysql_ctl must have reported Synced."""
+    """Would monit say 'running'? Every process alive; a cf-mysql mysql_ctl must have reported running."""
     records = lab.records(inst)
     dead = [r.key for r in records if not lab.is_running(inst.name, r.key)]
     if dead or not records:
         return False, f"not running: {', '.join(dead) or 'no processes'}"
     ctl = lab.instance_dir(inst) / Path(MySQLStandIn.CTL_CONFIG).relative_to("/var/vcap")
-    events = lab.instance_dir(inst) / Path(MySQLStandIn.CTL_EVENTS).relative_to("/var/vcap")
     if inst.job("mysql") and ctl.exists():
-        # cf-mysql mode: running only once this start's mysql_ctl reported Synced (an empty list means
+        # cf-mysql mode: running only once this start's mysql_ctl reported running (an empty list means
         # mysql_ctl has not even written its first event yet: not running either).
-        starts = [e for e in read_events(events) if float(str(e.get("ts", 0))) >= since]
-        if not starts or starts[-1]["event"] != "synced":
+        starts = [e for e in ctl_events(lab.instance_dir(inst)) if float(e.get("ts", 0)) >= since]
+        if not starts or starts[-1]["event"] != "running":
             last = starts[-1]["event"] if starts else "no event yet"
             return False, f"mysql start program still running (mysql_ctl: {last})"
     return True, "running"

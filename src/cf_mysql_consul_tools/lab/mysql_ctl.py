@@ -1,23 +1,42 @@
-"""The lab's stand-in for cf-mysql's ``mariadb_ctl``/``mariadb_ctrl`` start behaviour.
+"""The lab's stand-in for how cf-mysql-release v26 starts its ``mysql`` job: monit, ``mariadb_ctl``
+and ``mariadb_ctrl``, as the seed's era ran them.
 
-Selected per mysql job with ``lab.start_behaviour: cf-mysql`` (the default behaviour is to run
-``mariadbd`` directly). What cf-mysql did, as its sources and docs say:
+Selected per mysql job with ``lab.start_behaviour: cf-mysql`` (``direct`` runs mariadbd with
+no start program). cf-mysql-release v26 (2016-02; its v26.x patch line ran to 2017-07), read
+from its sources (``jobs/mysql/monit``, ``jobs/mysql/templates/mariadb_ctl.erb``,
+``mariadb_ctl_config.yml.erb``; mariadb_ctrl 562a500 ``main.go``,
+``start_manager/runner.go``, ``start_manager/start_manager.go``,
+``start_manager/node_starter/starter.go``) and monit 5.2.5's (``control.c``, ``validate.c``):
 
-- start mysqld, then wait for the node to be ready (Synced, ``wsrep_ready=ON``) for at most
-  ``database_startup_timeout`` seconds (cf-mysql's property, default 150 s; monit's own start
-  timeout was 30 s in older versions);
-- on timeout, stop mysqld (cf-mysql v23 and later; before, it left it running) and fail, and
-  monit starts the job again: a stop/start cycle that repeats while the node cannot become
-  Synced in time. Each cycle is a Galera membership change and a new state transfer.
+- One property, ``cf_mysql.mysql.database_startup_timeout`` = T seconds (no default in the job
+  spec; cf-mysql's manifest generation sets 600, its Known-Issues page says 150). It is used
+  twice: ``mariadb_ctrl``'s ``DatabaseStartupTimeout`` = round(0.8 T), and monit's start
+  timeout = round(0.9 T).
+- ``monit start`` runs ``mariadb_ctl start``, which launches ``mariadb_ctrl`` in the background
+  and exits 0. ``mariadb_ctrl`` first stops a mysqld left over from an earlier attempt, starts
+  mysqld (a join: Galera picks IST or SST), then tries ``floor(0.8 T / 5)`` times, 5 s apart,
+  to reach the database as the admin user. Reached: it seeds users and writes the pidfile
+  monit watches (the job is "running"). Not reached: "Timeout: Database not reachable", it
+  **stops mysqld** (``mysql.server stop``, even mid-transfer) and exits without a pidfile.
+- Monit waits up to round(0.9 T) for the pidfile, then logs "failed to start". On each later
+  cycle (``set daemon 10``) the process does not exist, so monit restarts it: the stop
+  program is a no-op without a pidfile, the start program launches a new ``mariadb_ctrl``,
+  which begins a new join from scratch. No cf-mysql monit file has a "restarts within cycles"
+  rule, so this repeats forever: an attempt every ~0.9 T + 10 s.
 
-This supervisor does the same in one process: attempt, wait for Synced with a deadline, on
-timeout SIGTERM mariadbd and start it again after ``retry_delay_seconds``. It keeps its PID
-(the lab's ``mysql.mariadbd`` record), forwards SIGTERM to mariadbd, and mariadbd gets SIGKILL
-if the supervisor dies (PR_SET_PDEATHSIG), so a SIGKILL of the record still kills the server.
-Every attempt is one JSON line in ``events_path`` (``{"event": "start"|"synced"|"timeout"|
-"exited"|"stop", "attempt": N, ...}``): tests and experiments count cycles there.
+A join cut half-way leaves the datadir without a usable Galera state, so every later attempt
+needs a full SST: while the load keeps each SST longer than 0.8 T, the node never comes back
+(the seed's experiments 3 and 4).
 
-Run as ``python -m cf_mysql_consul_tools.lab.mysql_ctl CONFIG.json``.
+This process plays all three for the one job: it keeps its PID (the lab's ``mysql.mariadbd``
+record), forwards SIGTERM to mariadbd (``monit stop``), and mariadbd gets SIGKILL if it dies
+(PR_SET_PDEATHSIG), so a SIGKILL of the record still kills the server. Every step is one JSON
+line in ``events_path``: ``start`` (an attempt's mysqld), ``running`` (reached: monit's pidfile),
+``timeout`` (mariadb_ctrl gave up and stops mysqld), ``failed to start`` (monit gave up waiting),
+``exited`` (mysqld ended on its own), ``stop`` (monit stop). Tests and experiments count cycles
+there.
+
+Run as ``python -m cf_mysql_consul_tools.lab.mysql_ctl CONFIG.json [--bootstrap]``.
 """
 
 from __future__ import annotations
@@ -36,20 +55,51 @@ from typing import Any
 import pymysql
 
 PR_SET_PDEATHSIG = 1
+POLL_SECONDS = 5.0        # mariadb_ctrl: StartupPollingFrequencyInSeconds
+MONIT_CYCLE_SECONDS = 10.0  # the stemcell's monitrc: set daemon 10
 STOP_GRACE_SECONDS = 110.0  # below the lab's 120 s stop grace for this process
 
 
 @dataclass(frozen=True, slots=True)
+class Timeouts:
+    """cf-mysql v26's two uses of ``database_startup_timeout`` (T seconds)."""
+
+    ctrl_seconds: int   # mariadb_ctrl's DatabaseStartupTimeout: round(0.8 T)
+    monit_seconds: int  # monit's start timeout: round(0.9 T)
+
+    @classmethod
+    def of(cls, database_startup_timeout: float) -> Timeouts:
+        """The templates' arithmetic (Ruby's ``round``: halves away from zero)."""
+        return cls(ctrl_seconds=_ruby_round(database_startup_timeout * 0.8),
+                   monit_seconds=_ruby_round(database_startup_timeout * 0.9))
+
+    @property
+    def tries(self) -> int:
+        """mariadb_ctrl's ``maxDatabaseSeedTries``: DatabaseStartupTimeout / 5 (integer division)."""
+        return self.ctrl_seconds // int(POLL_SECONDS)
+
+
+def _ruby_round(x: float) -> int:
+    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
+
+
+@dataclass(frozen=True, slots=True)
 class CtlConfig:
-    """What the supervisor runs and how long it waits (from the stand-in's rendered JSON)."""
+    """What the stand-in runs and how long it waits (from the JSON the stand-in renders)."""
 
     mariadbd_argv: tuple[str, ...]
     bootstrap_arg: str | None
     socket: str
-    start_timeout_seconds: float
-    retry_delay_seconds: float
+    database_startup_timeout: float
     events_path: str
+    poll_seconds: float = POLL_SECONDS
+    monit_cycle_seconds: float = MONIT_CYCLE_SECONDS
     stop_grace_seconds: float = STOP_GRACE_SECONDS
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """mariadb_ctrl's and monit's timeouts."""
+        return Timeouts.of(self.database_startup_timeout)
 
     @classmethod
     def load(cls, path: str) -> CtlConfig:
@@ -57,30 +107,28 @@ class CtlConfig:
         raw: dict[str, Any] = json.loads(Path(path).read_text())
         return cls(
             mariadbd_argv=tuple(raw["mariadbd_argv"]), bootstrap_arg=raw.get("bootstrap_arg"),
-            socket=str(raw["socket"]), start_timeout_seconds=float(raw["start_timeout_seconds"]),
-            retry_delay_seconds=float(raw.get("retry_delay_seconds", 1.0)), events_path=str(raw["events_path"]),
+            socket=str(raw["socket"]), database_startup_timeout=float(raw["database_startup_timeout"]),
+            events_path=str(raw["events_path"]),
+            poll_seconds=float(raw.get("poll_seconds", POLL_SECONDS)),
+            monit_cycle_seconds=float(raw.get("monit_cycle_seconds", MONIT_CYCLE_SECONDS)),
             stop_grace_seconds=float(raw.get("stop_grace_seconds", STOP_GRACE_SECONDS)),
         )
 
 
-def node_state(socket: str) -> tuple[bool, str]:
-    """(ready, description) of the local node: ready = Synced and ``wsrep_ready=ON``."""
+def reachable(socket: str) -> tuple[bool, str]:
+    """mariadb_ctrl's ``IsDatabaseReachable``: the admin user connects and pings (no Galera state is
+    asked: a node in the middle of an IST already answers)."""
     try:
         conn = pymysql.connect(unix_socket=socket, user="root", connect_timeout=2, read_timeout=5)
     except pymysql.MySQLError as exc:
-        return False, f"not answering ({exc.args[-1] if exc.args else exc})"
+        return False, f"not reachable ({exc.args[-1] if exc.args else exc})"
     try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
-                        "('wsrep_ready','wsrep_local_state_comment','wsrep_local_recv_queue')")
-            st = {str(k): str(v) for k, v in cur.fetchall()}
+        conn.ping(reconnect=False)
+        return True, "reachable"
     except pymysql.MySQLError as exc:
-        return False, f"status query failed ({exc})"
+        return False, f"ping failed ({exc})"
     finally:
         conn.close()
-    comment = st.get("wsrep_local_state_comment", "?")
-    return (comment == "Synced" and st.get("wsrep_ready") == "ON"), (
-        f"{comment}, wsrep_ready={st.get('wsrep_ready')}, recv queue {st.get('wsrep_local_recv_queue')}")
 
 
 def _die_with_parent() -> None:
@@ -89,7 +137,7 @@ def _die_with_parent() -> None:
 
 
 class Supervisor:
-    """Attempt, wait for Synced with a deadline, stop and retry on timeout; stop on SIGTERM."""
+    """monit + mariadb_ctl + mariadb_ctrl for one mysql job (see the module docstring)."""
 
     def __init__(self, config: CtlConfig, *, bootstrap: bool) -> None:
         self.config = config
@@ -105,12 +153,13 @@ class Supervisor:
         print(f"mysql_ctl: {line}", flush=True)
 
     def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        """BPM stop: stop mariadbd and exit (no retry)."""
+        """``monit stop``: stop mariadbd and exit (no further attempt)."""
         self.stopping = True
         if self.child is not None and self.child.poll() is None:
             self.child.send_signal(signal.SIGTERM)
 
     def _stop_child(self) -> None:
+        """``mysql.server stop``: SIGTERM, wait for the exit (SIGKILL only past the stop grace)."""
         child = self.child
         if child is None or child.poll() is not None:
             return
@@ -121,38 +170,62 @@ class Supervisor:
             child.kill()
             child.wait()
 
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def _attempt(self, attempt: int) -> str:
+        """One mariadb_ctrl: ``running`` (then mysqld's end), ``timeout``, ``exited`` or ``stop``."""
+        timeouts = self.config.timeouts
+        argv = list(self.config.mariadbd_argv)
+        if self.bootstrap and attempt == 1 and self.config.bootstrap_arg:
+            argv.append(self.config.bootstrap_arg)
+        self._stop_child()  # mariadb_ctrl's Execute: a mysqld left over from an earlier attempt is stopped first
+        started = time.monotonic()
+        self.child = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+        self.emit("start", attempt=attempt, pid=self.child.pid, ctrl_timeout_seconds=timeouts.ctrl_seconds,
+                  monit_timeout_seconds=timeouts.monit_seconds)
+        state = "not polled"
+        for _ in range(timeouts.tries):
+            if self.stopping:
+                return "stop"
+            if self.child.poll() is not None:
+                self.emit("exited", attempt=attempt, code=self.child.returncode, state=state)
+                return "exited"
+            ok, state = reachable(self.config.socket)
+            if ok:
+                self.emit("running", attempt=attempt, seconds=round(time.monotonic() - started, 2))
+                return "running"
+            self._sleep(self.config.poll_seconds)
+        if self.stopping:
+            return "stop"
+        self.emit("timeout", attempt=attempt, state=state, seconds=round(time.monotonic() - started, 2),
+                  detail=f"Timeout: Database not reachable after {timeouts.ctrl_seconds} seconds; stopping mysqld")
+        return "timeout"
+
     def run(self) -> int:
-        """Loop until SIGTERM (0) or until mariadbd exits after it was Synced (its code)."""
+        """Attempt until one is running (then wait for mysqld's end) or until SIGTERM (0)."""
         attempt = 0
         while not self.stopping:
             attempt += 1
-            argv = list(self.config.mariadbd_argv)
-            if self.bootstrap and attempt == 1 and self.config.bootstrap_arg:
-                argv.append(self.config.bootstrap_arg)
-            started = time.monotonic()
-            self.child = subprocess.Popen(argv, preexec_fn=_die_with_parent)
-            self.emit("start", attempt=attempt, pid=self.child.pid,
-                      timeout_seconds=self.config.start_timeout_seconds)
-            state = "not polled"
-            while not self.stopping:
-                if self.child.poll() is not None:
-                    self.emit("exited", attempt=attempt, code=self.child.returncode, state=state)
-                    break
-                ready, state = node_state(self.config.socket)
-                if ready:
-                    self.emit("synced", attempt=attempt, seconds=round(time.monotonic() - started, 2))
-                    code = self.child.wait()
-                    self.emit("stop" if self.stopping else "exited", attempt=attempt, code=code)
-                    return 0 if self.stopping else code
-                if time.monotonic() - started >= self.config.start_timeout_seconds:
-                    self.emit("timeout", attempt=attempt, state=state,
-                              seconds=round(time.monotonic() - started, 2))
-                    self._stop_child()
-                    break
-                time.sleep(0.5)
-            if self.stopping:
+            began = time.monotonic()
+            outcome = self._attempt(attempt)
+            if outcome == "running":
+                code = self.child.wait() if self.child is not None else 0
+                self.emit("stop" if self.stopping else "exited", attempt=attempt, code=code)
+                return 0 if self.stopping else code
+            if outcome == "stop":
                 break
-            time.sleep(self.config.retry_delay_seconds)
+            if outcome == "timeout":
+                # mariadb_ctrl stops mysqld on its way out; monit waits for a pidfile that never comes.
+                self._stop_child()
+            self._sleep(self.config.timeouts.monit_seconds - (time.monotonic() - began))
+            if not self.stopping:
+                self.emit("failed to start", attempt=attempt,
+                          detail=f"monit: no pidfile after {self.config.timeouts.monit_seconds} s; it restarts the "
+                                 "job on its next cycle")
+            self._sleep(self.config.monit_cycle_seconds)
         self._stop_child()
         self.emit("stop", attempt=attempt)
         return 0

@@ -14,10 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
@@ -112,6 +114,9 @@ class MySQLStandIn:
     SOCKET = "/var/vcap/sys/run/mysql/mysqld.sock"
     CTL_CONFIG = "/var/vcap/jobs/mysql/config/mysql_ctl.json"
     CTL_EVENTS = "/var/vcap/sys/log/mysql/mysql_ctl.events.jsonl"
+    ERROR_LOG = "/var/vcap/sys/log/mysql/mysql.err.log"
+    # cf-mysql-release v26's job spec has no default; its manifest generation sets 600 s.
+    DATABASE_STARTUP_TIMEOUT = 600
     # SIGTERM to SIGKILL on stop, like cf-mysql's monit stop timeout: a mariadbd stopped mid-SST took ~50 s
     # to exit here, and BPM's 20 s SIGKILL left it without a usable state (a full SST on the next start).
     STOP_GRACE_SECONDS = 120.0
@@ -140,7 +145,7 @@ class MySQLStandIn:
             "tmpdir=/var/vcap/data/mysql/tmp",
             f"bind-address={addr}",
             "port=3306",
-            "log-error=/var/vcap/sys/log/mysql/mysql.err.log",
+            f"log-error={self.ERROR_LOG}",
             "skip-name-resolve",
             "max_connections=3000",
             "max_allowed_packet=256M",
@@ -195,9 +200,9 @@ class MySQLStandIn:
     def processes(self, ctx: JobContext, *, bootstrap: bool) -> list[ProcessSpec]:
         """mariadbd (with ``--wsrep-new-cluster`` when bootstrapping) and the galera-healthcheck.
 
-        With ``lab.start_behaviour: cf-mysql`` the ``mysql.mariadbd`` process is cf-mysql's start
-        behaviour instead (``mysql_ctl``: wait for Synced within ``database_startup_timeout``,
-        stop and retry on timeout), which runs mariadbd as its child.
+        With ``lab.start_behaviour: cf-mysql`` the ``mysql.mariadbd`` process is cf-mysql-release
+        v26's start instead (``mysql_ctl``: monit + mariadb_ctl + mariadb_ctrl, timed by
+        ``cf_mysql.mysql.database_startup_timeout``), which runs mariadbd as its child.
         """
         args = [f"--defaults-file={self.CONFIG}"] + (["--wsrep-new-cluster"] if bootstrap else [])
         # mysql_start recovers the Galera position after a crash, then execs mariadbd (same PID).
@@ -208,16 +213,16 @@ class MySQLStandIn:
             raise ValueError(f"{ctx.instance.name}: property 'lab.start_behaviour' must be 'direct' or "
                              f"'cf-mysql', got {behaviour!r}")
         if behaviour == "cf-mysql":
-            timeout = ctx.prop("cf_mysql.mysql.database_startup_timeout", 150)
-            if not isinstance(timeout, int | float) or timeout <= 0:
-                raise ValueError(f"{ctx.instance.name}: property 'cf_mysql.mysql.database_startup_timeout' "
-                                 f"must be a positive number of seconds, got {timeout!r}")
+            timeout = ctx.prop("cf_mysql.mysql.database_startup_timeout", self.DATABASE_STARTUP_TIMEOUT)
+            if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 10:
+                raise ValueError(f"{ctx.instance.name}: property 'cf_mysql.mysql.database_startup_timeout' must be "
+                                 f"a number of seconds of at least 10 (mariadb_ctrl polls every 5 s and needs one "
+                                 f"try), got {timeout!r}")
             ctx.write(self.CTL_CONFIG, json.dumps({
                 "mariadbd_argv": [*start, f"--defaults-file={self.CONFIG}"],
                 "bootstrap_arg": "--wsrep-new-cluster",
                 "socket": self.SOCKET,
-                "start_timeout_seconds": timeout,
-                "retry_delay_seconds": 1.0,
+                "database_startup_timeout": timeout,
                 "events_path": self.CTL_EVENTS,
             }, indent=2))
             mariadbd = ProcessSpec(
@@ -252,6 +257,32 @@ class MySQLStandIn:
             f"IDENTIFIED BY '{mon.get('password', 'lab-monitor-password')}'",
             f"GRANT PROCESS ON *.* TO '{mon.get('name', 'proxy_monitor')}'@'%'",
         ]
+
+
+def mysqld_starts(instance_dir: Path, since: float) -> int:
+    """How many times mariadbd started on an instance since wall time ``since`` (its error log)."""
+    log = instance_dir / Path(MySQLStandIn.ERROR_LOG).relative_to("/var/vcap")
+    if not log.exists():
+        return 0
+    count = 0
+    for line in log.read_text(errors="replace").splitlines():
+        if "[Note] Starting MariaDB" in line and " as process " in line:
+            try:
+                stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
+            except ValueError:
+                continue
+            count += stamp >= int(since)
+    return count
+
+
+def ctl_events(instance_dir: Path) -> list[dict[str, Any]]:
+    """The cf-mysql start behaviour's events on an instance (``mysql_ctl``: one JSON object a line)."""
+    return read_events(instance_dir / Path(MySQLStandIn.CTL_EVENTS).relative_to("/var/vcap"))
+
+
+def start_timeouts(instance_dir: Path, since: float) -> int:
+    """Start attempts the cf-mysql start behaviour gave up on since wall time ``since``."""
+    return sum(1 for e in ctl_events(instance_dir) if e.get("event") == "timeout" and float(e.get("ts", 0)) >= since)
 
 
 def grastate(datadir: Path) -> dict[str, str]:
