@@ -29,6 +29,11 @@ from cf_mysql_consul_tools.experiments.target import Target
 from cf_mysql_consul_tools.lab.lab import LabError
 from cf_mysql_consul_tools.lab.waiting import WaitTimeout, wait_until
 
+WRITES_CHECK = "acknowledged writes on every node"
+CHECKSUMS_CHECK = "table checksums equal"
+REJOIN_CHECK = "every node rejoined and Synced"
+OVERLAP_CHECK = "at most one proxy served at any instant"
+
 
 @dataclass
 class Check:
@@ -80,7 +85,7 @@ def audit_writes(lab: Target, acks: Acks, database: str) -> Check:
     detail = "; ".join(problems) if problems else (
         f"{len(acks.desired)} acknowledged LRPs present on every node ({len(acks.unknown)} with a failed "
         f"later write checked for presence only)")
-    return Check("acknowledged writes on every node", not problems, detail,
+    return Check(WRITES_CHECK, not problems, detail,
                  {"acknowledged": len(acks.desired), "unknown": len(acks.unknown), "rows": counts})
 
 
@@ -102,7 +107,7 @@ def checksums(lab: Target, database: str) -> Check:
         detail = f"equal on {len(sums)} nodes"
     else:
         detail = "; ".join(errors) or "differ: " + ", ".join(f"{k} {v}" for k, v in sums.items())
-    return Check("table checksums equal", ok, detail, {"checksums": sums})
+    return Check(CHECKSUMS_CHECK, ok, detail, {"checksums": sums})
 
 
 def rejoined(lab: Target, *, timeout: float) -> Check:
@@ -129,7 +134,7 @@ def rejoined(lab: Target, *, timeout: float) -> Check:
         ok = True
     except WaitTimeout:
         ok = False
-    return Check("every node rejoined and Synced", ok, ", ".join(f"{k}: {v}" for k, v in state.items()), {})
+    return Check(REJOIN_CHECK, ok, ", ".join(f"{k}: {v}" for k, v in state.items()), {})
 
 
 def overlap(lab: Target, *, since: float, until: float, not_serving: Mapping[str, list[tuple[float, float]]]) -> Check:
@@ -141,6 +146,6 @@ def overlap(lab: Target, *, since: float, until: float, not_serving: Mapping[str
     source = "proxy events and consul-lock audit"
     detail = (f"no overlap ({source})" if not found else
               "; ".join(f"{a} and {b} both served for {(e - s) * 1000:.0f} ms" for a, b, s, e in found))
-    return Check("at most one proxy served at any instant", not found, detail,
+    return Check(OVERLAP_CHECK, not found, detail,
                  {"overlaps": [{"first": a, "second": b, "start": s, "end": e} for a, b, s, e in found],
                   "source": source})

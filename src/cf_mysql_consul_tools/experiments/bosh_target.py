@@ -534,9 +534,11 @@ class BoshTarget:
                    what=f"{inst.name} to be {'running' if running else 'stopped'}", describe=lambda: str(state))
 
 
-def rolling_deploy(target: BoshTarget, *, groups: list[str] | None = None, log: Log = print) -> DeployReport:
+def rolling_deploy(target: BoshTarget, *, groups: list[str] | None = None, log: Log = print,
+                   downtime_seconds: float = 0.0) -> DeployReport:
     """``bosh recreate GROUP`` for each group (every group for None), then list the instances again (the
-    director runs the steps: the report has none)."""
+    director runs the steps: the report has none). ``downtime_seconds`` is the lab's stand-in for a VM
+    recreate; a real recreate has its own."""
     report = DeployReport()
     started = time.monotonic()
     wanted = list(groups or [])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cf_mysql_consul.benchmark_bbs.metrics import ALL_METRICS
+from cf_mysql_consul_tools.experiments.audit import CHECKSUMS_CHECK, OVERLAP_CHECK, REJOIN_CHECK, WRITES_CHECK
 from cf_mysql_consul_tools.experiments.verdict import seed_figures
 
 
@@ -42,9 +44,63 @@ def load_run(path: Path) -> dict[str, Any]:
     verdict = _read_json(base / "verdict.json")
     run = _read_json(base / "run.json")
     return {"dir": str(base), "experiment": verdict.get("experiment", run.get("experiment", base.name)),
-            "status": verdict.get("status", "?"), "metrics": run.get("metrics", {}),
-            "figures": verdict.get("figures", {}), "throughput": run.get("throughput_probe", {}),
-            "seeding_lrps_per_second": run.get("seeding_lrps_per_second")}
+            "status": verdict.get("status", "?"), "summary": verdict.get("summary", ""),
+            "metrics": run.get("metrics", {}), "figures": verdict.get("figures", {}),
+            "throughput": run.get("throughput_probe", {}),
+            "seeding_lrps_per_second": run.get("seeding_lrps_per_second"),
+            "ops": run.get("ops", []), "mysqld": run.get("mysqld", {}), "faults": verdict.get("faults", []),
+            "checks": {c["name"]: c for c in verdict.get("checks", [])}, "config": run.get("config", {})}
+
+
+def _per_node(counts: dict[str, int]) -> str:
+    return ", ".join(f"{node}: {n}" for node, n in sorted(counts.items())) or "-"
+
+
+def _check(run: dict[str, Any], name: str, ok_text: str) -> str:
+    check = run["checks"].get(name)
+    if check is None:
+        return "-"
+    return ok_text if check["ok"] else f"NO: {check['detail']}"
+
+
+def _highest_error_rate(run: dict[str, Any]) -> str:
+    rates = [(m["summary"]["error_rate"], ALL_METRICS.get(name, name)) for name, m in run["metrics"].items()]
+    rate, label = max(rates, default=(0.0, "-"))
+    return f"{rate:.4f} ({label})"
+
+
+def _faults(run: dict[str, Any]) -> str:
+    return "; ".join(f"{f['id']}: {'ok' if f['ok'] else 'FAILED'} in {f['seconds']:.0f} s"
+                     + ("" if f["ok"] else f" ({f['detail'][:160]})") for f in run["faults"]) or "none"
+
+
+def ab_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """An A/B of one experiment, figure by figure: (what, A, B), for a table or Markdown."""
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("ops files", lambda r: ", ".join(r["ops"]) or "none (as defined)"),
+        ("LRPs", lambda r: str(r["config"].get("desired_lrps", "-"))),
+        ("verdict", lambda r: r["status"]),
+        ("actual-LRP error rate (tolerance)", lambda r: f"{r['figures'].get('actual_lrp_error_rate', 0):.4f} "
+                                                       f"({r['config'].get('error_tolerance', 0.05):.3f})"),
+        ("highest error rate", _highest_error_rate),
+        ("faults (a rolling deploy: its outcome)", _faults),
+        ("mysqld starts per node", lambda r: _per_node(r["mysqld"].get("starts", {}))),
+        ("start timeouts per node", lambda r: _per_node(r["mysqld"].get("start_timeouts", {}))),
+        ("restarted nodes Synced", lambda r: _check(r, REJOIN_CHECK, "yes")),
+        ("lost writes", lambda r: _check(r, WRITES_CHECK, "none")),
+        ("nodes agree (checksums)", lambda r: _check(r, CHECKSUMS_CHECK, "yes")),
+        ("two proxies serving at once", lambda r: "never" if r["checks"].get(OVERLAP_CHECK, {}).get("ok")
+         else _check(r, OVERLAP_CHECK, "never")),
+        ("run directory", lambda r: r["dir"]),
+    ]
+    return [(label, fmt(a), fmt(b)) for label, fmt in rows]
+
+
+def markdown_ab(name: str, a: dict[str, Any], b: dict[str, Any], *, labels: tuple[str, str]) -> str:
+    """The A/B as a Markdown table (for the README)."""
+    lines = [f"| {name} | {labels[0]} | {labels[1]} |", "|---|---|---|"]
+    lines += [f"| {what} | {x} | {y} |" for what, x, y in ab_rows(a, b) if what != "run directory"]
+    return "\n".join(lines) + "\n"
 
 
 def _error_rate(run: dict[str, Any]) -> str:

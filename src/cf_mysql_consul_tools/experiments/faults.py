@@ -145,7 +145,8 @@ class FaultRunner:
         try:
             if fault.action == "rolling_deploy":
                 record.instance = ",".join(fault.groups) or "all groups"
-                report = self.deploy(self.lab, groups=list(fault.groups) or None, log=self.log)
+                report = self.deploy(self.lab, groups=list(fault.groups) or None, log=self.log,
+                                     downtime_seconds=fault.downtime_seconds)
                 record.ok = report.ok
                 record.detail = report.error or f"updated {report.updated}"
             elif fault.action in ("partition", "heal"):

@@ -1,18 +1,19 @@
 """Run one experiment end to end: lab, topology, schema, workload with faults, audits, reports, teardown.
 
-``run(spec, lab=None)`` brings a lab up from the definition's manifest (+ ops) when none is
-given (reusing one that is already running at that address and root, and then leaving it
-running) and tears down what it started; given a lab (the tests' shared one), it uses it and
-leaves it healthy: every process it stopped or paused is running again, traffic is as it found
-it. ``run_target`` runs the same steps on a deployment that is already there (a BOSH
-deployment: ``bosh_target``) and calls its ``heal`` at the end. The result carries the verdict
-and the run directory.
+``run(spec, lab=None)`` brings a lab up from the definition's manifest (+ its ops, + the
+operator's ops files: ``lab_manifest``) when none is given (reusing one that is already running
+at that address and root, and then leaving it running) and tears down what it started; given a
+lab (the tests' shared one), it uses it and leaves it healthy: every process it stopped or
+paused is running again, traffic is as it found it. ``run_target`` runs the same steps on a
+deployment that is already there (a BOSH deployment: ``bosh_target``) and calls its ``heal``
+at the end. The result carries the verdict and the run directory.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, from_mapping
 from cf_mysql_consul.benchmark_bbs.resolve import FixedResolver, Resolver
 from cf_mysql_consul.benchmark_bbs.workload import Hooks, NoHooks, Workload
 from cf_mysql_consul_tools import access
+from cf_mysql_consul_tools.bosh.manifest import interpolate
+from cf_mysql_consul_tools.bosh.ops import Operation
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
 from cf_mysql_consul_tools.experiments import audit, reports, topology
 from cf_mysql_consul_tools.experiments.faults import FaultRunner
@@ -35,6 +38,7 @@ from cf_mysql_consul_tools.experiments.verdict import Verdict, decide
 from cf_mysql_consul_tools.lab.deploy import DeployReport, rolling_deploy
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.manifest import DEFAULT_MANIFEST
+from cf_mysql_consul_tools.lab.standins import mysqld_starts, start_timeouts
 
 Log = Callable[[str], None]
 RUNS_DIR = REPO_ROOT / ".experiments"
@@ -70,11 +74,23 @@ class _Hooks:
         self.display.advance(name, done)
 
 
-def lab_for(spec: Experiment, out: Path, *, log: Log) -> Lab:
-    """A lab for the definition's manifest with its ops applied (``LAB_ADDRESS_PREFIX``/``LAB_ROOT`` apply);
-    the deployment it runs is written to ``out/manifest.yml``."""
+def lab_ops(spec: Experiment, ops_files: Sequence[Path] = ()) -> list[Path | Operation]:
+    """What a run's lab manifest gets: the definition's own operations, then the operator's ops files
+    (``--ops``), in order. The one place they are put together; the lab applies them as ``bosh int``."""
+    return [*spec.topology.ops, *ops_files]
+
+
+def lab_manifest(spec: Experiment, ops_files: Sequence[Path] = ()) -> Any:
+    """A run's lab manifest with ``lab_ops`` applied (``OpsError`` names a file and path that do not apply)."""
     source = Path(spec.topology.manifest) if spec.topology.manifest else DEFAULT_MANIFEST
-    lab = Lab.from_manifest(source, ops=spec.topology.ops, log=log)
+    return interpolate(source, lab_ops(spec, ops_files))
+
+
+def lab_for(spec: Experiment, out: Path, *, log: Log, ops_files: Sequence[Path] = ()) -> Lab:
+    """A lab for the definition's manifest with ``lab_ops`` applied (``LAB_ADDRESS_PREFIX``/``LAB_ROOT``
+    apply); the deployment it runs is written to ``out/manifest.yml``."""
+    source = Path(spec.topology.manifest) if spec.topology.manifest else DEFAULT_MANIFEST
+    lab = Lab.from_manifest(source, ops=lab_ops(spec, ops_files), log=log)
     (out / "manifest.yml").write_text(yaml.safe_dump(lab.deployment.manifest, sort_keys=False))
     return lab
 
@@ -94,38 +110,49 @@ def heal(lab: Lab) -> None:
     lab.up()
 
 
-def throughput_probe(lab: Target, config: BenchmarkConfig, via: Resolver, lrps: int) -> dict[str, float]:
-    """Seeding LRPs/s through ``via`` (the proxy) and directly to a node, one after the other."""
+PROBE_ROUNDS = 3
+
+
+def throughput_probe(lab: Target, config: BenchmarkConfig, via: Resolver, lrps: int,
+                     rounds: int = PROBE_ROUNDS) -> dict[str, Any]:
+    """Seeding LRPs/s through ``via`` (the proxy) and directly to a node: ``rounds`` of each, taken in
+    turns so that the machine's load drifts over both alike; the medians, their ratio, and every round."""
     node = lab.deployment.with_job("mysql")[0]
-    result = {}
-    for label, resolver in (("through_proxy", via), ("direct_to_node", FixedResolver([f"{node.address}:3306"]))):
-        with lab.mysql(node.name) as conn:
-            schema.recreate(conn, "diego_probe")
-        cfg = replace(config, desired_lrps=lrps, database_name="diego_probe").check()
-        pool = Pool(resolver, user=cfg.database_username, password=cfg.database_password, database="diego_probe")
-        outcome = Workload(cfg, pool).seed()
-        pool.close()
-        result[label] = lrps / outcome.seeding_seconds if outcome.seeding_seconds else 0.0
+    direct = FixedResolver([f"{node.address}:3306"])
+    seen: dict[str, list[float]] = {"through_proxy": [], "direct_to_node": []}
+    for _ in range(rounds):
+        for label, resolver in (("through_proxy", via), ("direct_to_node", direct)):
+            with lab.mysql(node.name) as conn:
+                schema.recreate(conn, "diego_probe")
+            cfg = replace(config, desired_lrps=lrps, database_name="diego_probe").check()
+            pool = Pool(resolver, user=cfg.database_username, password=cfg.database_password,
+                        database="diego_probe")
+            outcome = Workload(cfg, pool).seed()
+            pool.close()
+            seen[label].append(lrps / outcome.seeding_seconds if outcome.seeding_seconds else 0.0)
     with lab.mysql(node.name) as conn, conn.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS diego_probe")
-    return result
+    proxy, direct_rate = statistics.median(seen["through_proxy"]), statistics.median(seen["direct_to_node"])
+    return {"through_proxy": proxy, "direct_to_node": direct_rate,
+            "ratio": proxy / direct_rate if direct_rate else 0.0, "lrps": lrps, "rounds": seen}
 
 
-def run_dir(name: str) -> Path:
-    """The default run directory: ``.experiments/NAME-TIMESTAMP``."""
-    return RUNS_DIR / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+def run_dir(name: str, ops_files: Sequence[Path] = ()) -> Path:
+    """The default run directory: ``.experiments/NAME[-OPS...]-TIMESTAMP``."""
+    return RUNS_DIR / "-".join([name, *(p.stem for p in ops_files), f"{datetime.now():%Y%m%d-%H%M%S}"])
 
 
 def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Path | None = None,
         log: Log = print, display: Hooks | None = None, keep_lab: bool = False, clients: str | None = None,
-        probe_lrps: int = 0) -> RunResult:
-    """Run ``spec`` (see the module docstring); never raises for a failed verdict."""
+        probe_lrps: int = 0, ops_files: Sequence[Path] = ()) -> RunResult:
+    """Run ``spec`` (see the module docstring); never raises for a failed verdict. ``ops_files`` patch
+    the manifest of the lab the run brings up (not a given ``lab``)."""
     started = time.monotonic()
     spec = scaled(spec, scale)
-    out = out or run_dir(spec.name)
+    out = out or run_dir(spec.name, ops_files)
     out.mkdir(parents=True, exist_ok=True)
     owned = lab is None
-    the_lab = lab or lab_for(spec, out, log=log)
+    the_lab = lab or lab_for(spec, out, log=log, ops_files=ops_files)
     if owned and the_lab.alive_pids():
         owned = False
         log("a lab is already running at this address and root: using it and leaving it running")
@@ -134,8 +161,8 @@ def run(spec: Experiment, *, lab: Lab | None = None, scale: float = 1.0, out: Pa
         log(f"lab up in {the_lab.up():.1f}s")
     try:
         return _run_on(the_lab, spec, out, log=log, display=display or NoHooks(), clients=clients,
-                       deploy=rolling_deploy,
-                       started=started, probe_lrps=probe_lrps)
+                       deploy=rolling_deploy, started=started, probe_lrps=probe_lrps,
+                       ops=[p.stem for p in ops_files])
     finally:
         if owned and not keep_lab:
             log(f"lab logs kept in {the_lab.copy_logs(out / 'logs')}")
@@ -163,11 +190,22 @@ def run_target(spec: Experiment, target: Target, *, deploy: Callable[..., Deploy
         heal()
 
 
+def mysql_cycles(lab: Target, since: float) -> dict[str, dict[str, int]]:
+    """Per mysql node, mariadbd starts and start timeouts since wall time ``since`` (a lab's logs; a
+    target without them counts nothing)."""
+    out: dict[str, dict[str, int]] = {"starts": {}, "start_timeouts": {}}
+    for inst in lab.deployment.with_job("mysql"):
+        out["starts"][inst.name] = mysqld_starts(lab.instance_dir(inst), since)
+        out["start_timeouts"][inst.name] = start_timeouts(lab.instance_dir(inst), since)
+    return out
+
+
 def _run_on(lab: Target, spec: Experiment, out: Path, *, log: Log, display: Hooks, clients: str | None,
             deploy: Callable[..., DeployReport], started: float, probe_lrps: int,
-            resolve: topology.Resolve | None = None) -> RunResult:
+            resolve: topology.Resolve | None = None, ops: list[str] | None = None) -> RunResult:
     prepared = topology.prepare(lab, spec, log=log, clients=clients, resolve=resolve)
     t_since = time.monotonic()
+    wall_since = time.time()
     try:
         config = workload_config(spec, lab, prepared.resolver)
         with lab.mysql(lab.deployment.with_job("mysql")[0].name) as conn:
@@ -198,7 +236,8 @@ def _run_on(lab: Target, spec: Experiment, out: Path, *, log: Log, display: Hook
                          planned_faults=len(spec.faults))
         extra: dict[str, Any] = {"mode": prepared.mode, "resolver": prepared.resolver.describe(),
                                  "seeding_lrps_per_second": config.desired_lrps / max(
-                                     workload.outcome.seeding_seconds, 1e-9)}
+                                     workload.outcome.seeding_seconds, 1e-9),
+                                 "ops": ops or [], "mysqld": mysql_cycles(lab, wall_since)}
         if probe_lrps:
             extra["throughput_probe"] = throughput_probe(lab, config, prepared.resolver, probe_lrps)
         seconds = time.monotonic() - started

@@ -39,6 +39,7 @@ class Fault:
     ``id`` of an earlier fault (the same instance). A ``partition`` cuts its ``target`` (any of
     those, or instance-group names, comma-separated) off from ``cut_from`` (the same kinds of names;
     empty: every other instance); ``heal`` lifts every partition and takes no target.
+    A ``rolling_deploy`` may keep each node down ``downtime_seconds`` (a VM recreate).
     """
 
     id: str
@@ -49,6 +50,7 @@ class Fault:
     process: str | None = None
     groups: tuple[str, ...] = ()
     cut_from: tuple[str, ...] = ()
+    downtime_seconds: float = 0.0
 
     @property
     def when(self) -> str:
@@ -128,13 +130,18 @@ def _fault(raw: Any, n: int, where: str, known: set[str]) -> Fault:
     inserted, seconds = at.get("inserted"), at.get("measurement_seconds")
     if (inserted is None) == (seconds is None):
         raise SpecError(f"{where}: faults[{n}].at needs exactly one of inserted / measurement_seconds")
+    downtime = raw.get("downtime_seconds", 0)
+    if downtime and action != "rolling_deploy":
+        raise SpecError(f"{where}: faults[{n}].downtime_seconds belongs to a rolling_deploy, not {action!r}")
+    if isinstance(downtime, bool) or not isinstance(downtime, int | float) or downtime < 0:
+        raise SpecError(f"{where}: faults[{n}].downtime_seconds must be a number of seconds >= 0, got {downtime!r}")
     try:
         point = (int(inserted), None) if inserted is not None else (None, float(seconds or 0))
     except (TypeError, ValueError):
         raise SpecError(f"{where}: faults[{n}].at takes a number, got {at!r}") from None
     return Fault(id=str(raw.get("id", f"fault{n}")), action=action, target=target, inserted=point[0],
                  measurement_seconds=point[1], process=raw.get("process"), groups=tuple(raw.get("groups") or ()),
-                 cut_from=tuple(str(c) for c in cut_from))
+                 cut_from=tuple(str(c) for c in cut_from), downtime_seconds=float(downtime))
 
 
 def parse(raw: dict[str, Any], source: Path | None = None) -> Experiment:
@@ -192,12 +199,15 @@ def names() -> list[str]:
 
 
 def scaled(spec: Experiment, factor: float) -> Experiment:
-    """The same experiment with ``desired_lrps`` and every ``inserted`` point multiplied by ``factor``."""
+    """The same experiment with ``desired_lrps`` and every ``inserted`` point multiplied by ``factor``,
+    and a rolling deploy's ``downtime_seconds`` too when ``factor`` is below 1 (the writes a node
+    misses while down shrink with the run)."""
     if not 0 < factor <= MAX_SCALE:
         raise SpecError(f"--scale must be above 0 and at most {MAX_SCALE:g} ({MAX_SCALE:g} x {spec.name}'s "
                         f"{int(spec.workload.get('desired_lrps', 5000)):,} LRPs), got {factor:g}")
     workload = dict(spec.workload)
     workload["desired_lrps"] = max(1, round(int(workload.get("desired_lrps", 5000)) * factor))
-    faults = tuple(replace(f, inserted=max(1, round(f.inserted * factor))) if f.inserted is not None else f
+    faults = tuple(replace(f, inserted=max(1, round(f.inserted * factor)) if f.inserted is not None else None,
+                           downtime_seconds=f.downtime_seconds * min(factor, 1.0))
                    for f in spec.faults)
     return replace(spec, workload=workload, faults=faults)

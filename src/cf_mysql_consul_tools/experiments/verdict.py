@@ -20,6 +20,7 @@ from cf_mysql_consul_tools.experiments.faults import FaultRecord
 from cf_mysql_consul_tools.experiments.spec import Expect
 
 SEED_FIGURES = Path(__file__).parent / "seed_figures.yml"
+FAULTS_CHECK = "faults carried out"
 
 
 @dataclass
@@ -65,7 +66,7 @@ def decide(summaries: list[Summary], tolerance: float, faults: list[FaultRecord]
     failed = [f for f in faults if not f.ok]
     late = [f.id for f in faults if f.late]
     done = f"{len(faults)} of {planned_faults} done" + (f" ({', '.join(late)} late)" if late else "")
-    checks.append(Check("faults carried out", not failed and len(faults) == planned_faults,
+    checks.append(Check(FAULTS_CHECK, not failed and len(faults) == planned_faults,
                         "; ".join(f"{f.id}: {f.detail}" for f in failed) or done, {}))
     checks.extend(audits)
     bad = [c for c in checks if not c.ok]

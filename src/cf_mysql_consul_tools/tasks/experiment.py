@@ -48,8 +48,9 @@ def _print_result(result: runner.RunResult) -> None:
         console.print(table)
     probe = result.figures.get("throughput_probe")
     if probe:
-        console.print(f"seeding throughput: {probe['through_proxy']:.0f} LRPs/s through the proxy, "
-                      f"{probe['direct_to_node']:.0f} LRPs/s directly to a node")
+        console.print(f"seeding throughput (median of {len(probe['rounds']['through_proxy'])} rounds of "
+                      f"{probe['lrps']} LRPs each): {probe['through_proxy']:.0f} LRPs/s through the proxy, "
+                      f"{probe['direct_to_node']:.0f} LRPs/s directly to a node, ratio {probe['ratio']:.3f}")
     console.print(f"[bold {colour}]{result.verdict.status}[/]: {escape(result.verdict.summary)}")
     console.print(f"report: {result.out / 'report.html'}  ({result.seconds:.0f}s)")
 
@@ -63,12 +64,14 @@ def _print_result(result: runner.RunResult) -> None:
     "out": "run directory (default .experiments/NAME-TIMESTAMP)",
     "clients": "auto (default: dns when consul-lock runs, else fixed), fixed or dns",
     "keep_lab": "leave the lab running afterwards",
-    "probe_lrps": "after the run, seed this many LRPs through the proxy and directly to a node (LRPs/s; 0: no probe)",
+    "probe_lrps": "after the run, seed this many LRPs through the proxy and directly to a node, 3 rounds each in "
+                  "turns (median LRPs/s; 0: no probe); scaled with --scale below 1",
     "dry_run": "with --target bosh: print every bosh command the run would run, in order, and exit",
     "environment": "--target bosh: bosh environment alias", "deployment": "--target bosh: deployment name",
     "vars_store": "--target bosh: the deployment's vars store (default: the one ./inv bosh.deploy writes)",
     "manifest": "--target bosh: the deployment manifest (default manifests/cf-mysql-consul.yml)",
-    "ops": "--target bosh: an ops file the deployment was deployed with, by name or path (repeatable)"})
+    "ops": "an ops file by name (manifests/operations) or path, repeatable: the lab's manifest gets it (e.g. "
+           "no-galera-drain); --target bosh: one the deployment was deployed with"})
 def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: str | None = None,
          clients: str | None = None, keep_lab: bool = False, probe_lrps: int = 1000, environment: str = "vbox",
          deployment: str = "cf-mysql-consul", dry_run: bool = False, vars_store: str | None = None,
@@ -86,16 +89,73 @@ def run_(c: Context, name: str, target: str = "lab", scale: float = 1.0, out: st
         return
     if dry_run:
         raise UsageError("--dry-run prints the bosh commands of a run: use it with --target bosh")
+    ops_files = _lab_ops(definition, ops)
     install("lab")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        result = runner.run(definition, scale=scale, out=Path(out) if out else None, clients=clients,
-                            keep_lab=keep_lab, display=RichHooks(progress),
-                            probe_lrps=round(probe_lrps * min(scale, 1)),
-                            log=lambda line: progress.console.print(f"[dim]{line}[/]"))
+    result = _run_lab(definition, scale=scale, out=Path(out) if out else None, clients=clients, keep_lab=keep_lab,
+                      probe_lrps=probe_lrps, ops_files=ops_files)
     _print_result(result)
     if result.verdict.status == "FAILED":
         raise Exit(code=1)
+
+
+def _lab_ops(definition: spec.Experiment, ops: list[str] | None) -> list[Path]:
+    """``--ops`` as paths, applied once to the lab's manifest before anything starts (an ``OpsError``
+    names the file and the path that does not apply)."""
+    ops_files = [bosh_tasks.ops_path(o) for o in ops or []]
+    runner.lab_manifest(definition, ops_files)
+    return ops_files
+
+
+def _run_lab(definition: spec.Experiment, *, scale: float, out: Path | None, clients: str | None, keep_lab: bool,
+             probe_lrps: int, ops_files: list[Path]) -> runner.RunResult:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        return runner.run(definition, scale=scale, out=out, clients=clients, keep_lab=keep_lab,
+                          display=RichHooks(progress), probe_lrps=round(probe_lrps * min(scale, 1)),
+                          ops_files=ops_files, log=lambda line: progress.console.print(f"[dim]{escape(line)}[/]"))
+
+
+@task(iterable=["ops"], accepts={"clients": choice(*spec.CLIENTS), "probe_lrps": number(minimum=0)}, help={
+    "name": "experiment name (see experiment.list) or a definition file",
+    "ops": "ops file(s) for side A, by name (manifests/operations) or path, e.g. no-galera-drain (repeatable)",
+    "scale": f"multiply the LRP count and the fault points, above 0 and at most {spec.MAX_SCALE:g} "
+             "(e.g. 0.1 = 5,000 LRPs)",
+    "out": "directory of the A/B (default .experiments/NAME-ab-TIMESTAMP): side A in OUT/A, side B in OUT/B",
+    "clients": "auto (default: dns when consul-lock runs, else fixed), fixed or dns",
+    "probe_lrps": "after each run, seed this many LRPs through the proxy and directly to a node (0: no probe)",
+    "markdown": "also print the A/B as a Markdown table"})
+def ab(c: Context, name: str, ops: list[str] | None = None, scale: float = 1.0, out: str | None = None,
+       clients: str | None = None, probe_lrps: int = 0, markdown: bool = False) -> None:
+    """A/B on the lab: side A is NAME with the --ops files (e.g. without galera-drain), side B as defined; each on a
+    fresh lab, then side by side. Exits 0 when B passes and A does not (the A/B shows the difference), else 1."""
+    definition = spec.load(name)
+    spec.scaled(definition, scale)  # refuses a scale out of bounds before anything starts
+    if not ops:
+        raise UsageError("--ops: give side A's ops file(s), e.g. --ops no-galera-drain")
+    ops_files = _lab_ops(definition, ops)
+    install("lab")
+    base = Path(out) if out else runner.run_dir(f"{definition.name}-ab")
+    labels = (f"A: with {', '.join(p.stem for p in ops_files)}", "B: as defined")
+    for side, files in (("A", ops_files), ("B", [])):
+        console.rule(f"{definition.name} side {side}: {labels[side == 'B']}")
+        result = _run_lab(definition, scale=scale, out=base / side, clients=clients, keep_lab=False,
+                          probe_lrps=probe_lrps, ops_files=files)
+        _print_result(result)
+    a, b = compare_runs.load_run(base / "A"), compare_runs.load_run(base / "B")
+    table = Table(title=f"{definition.name} A/B (scale {scale:g})")
+    for col in ("", *labels):
+        table.add_column(col, overflow="fold")
+    for row in compare_runs.ab_rows(a, b):
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    (base / "ab.md").write_text(compare_runs.markdown_ab(definition.name, a, b, labels=labels))
+    if markdown:
+        print(compare_runs.markdown_ab(definition.name, a, b, labels=labels), end="")
+    console.print(f"A/B written to {base / 'ab.md'}")
+    if b["status"] != "PASSED" or a["status"] == "PASSED":
+        raise TaskFailed(f"A {a['status']}, B {b['status']}: "
+                         + ("the A/B shows no difference at these settings" if a["status"] == b["status"]
+                            else "B must pass and A must not"))
 
 
 def _run_bosh(definition: spec.Experiment, scaled: spec.Experiment, settings: bosh_target.BoshSettings, *,
