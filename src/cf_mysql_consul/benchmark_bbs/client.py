@@ -1,14 +1,19 @@
 """BBS's SQL client behaviour: a bounded connection pool and whole-transaction retries.
 
 Contract (what callers may rely on):
-- ``Pool.transact(fn)`` runs ``fn(cursor)`` inside BEGIN/COMMIT on one connection. On a
-  retryable error (``errors.KINDS``) the transaction is rolled back and the WHOLE of ``fn`` runs
-  again on a fresh or pooled connection, up to ``attempts`` times, ``retry_delay`` apart, as
-  BBS's ``RetryOnDeadlock`` does. Anything else, or the last failure, raises ``BbsError``.
+- ``Pool.transact(fn)`` runs ``fn(cursor)`` as one transaction on one connection, then
+  COMMITs. On a retryable error (``errors.KINDS``) the transaction is rolled back and the WHOLE
+  of ``fn`` runs again on a fresh or pooled connection, up to ``attempts`` times,
+  ``retry_delay`` apart, as BBS's ``RetryOnDeadlock`` does. Anything else, or the last
+  failure, raises ``BbsError``.
+- Connections run with autocommit off, so a transaction begins with its first statement: no
+  BEGIN round trip (BBS's Go driver sends one). Every statement of ``fn`` is still in the one
+  transaction, and work on a connection that breaks before COMMIT is rolled back by the server.
 - At most ``max_open`` connections exist at once (BBS: ``max_database_connections`` 200);
   callers beyond that wait for one.
-- Like Go's ``database/sql``, a pooled connection found dead at BEGIN is dropped and another
-  one is taken without counting an attempt (up to two), then a new connection is made.
+- Like Go's ``database/sql``, a pooled connection found dead on first use (its first
+  statement fails on a broken connection) is dropped and another one is taken without
+  counting an attempt (up to two), then a new connection is made.
 - A commit whose reply is lost raises ``lost_connection``: the write may or may not have
   happened; the audit treats every failed write as unknown.
 - A pool pickles as its settings: the copy in another process opens its own connections.
@@ -23,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar
 
 import pymysql
+import pymysql.cursors
 
 from cf_mysql_consul.benchmark_bbs.errors import BbsError, classify, is_connection_broken
 from cf_mysql_consul.benchmark_bbs.resolve import ResolveError, Resolver
@@ -30,6 +36,17 @@ from cf_mysql_consul.benchmark_bbs.resolve import ResolveError, Resolver
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Cursor: TypeAlias = Any  # a pymysql cursor (pymysql ships no type hints)
+
+
+class CountingCursor(pymysql.cursors.Cursor):  # type: ignore[misc]  # pymysql ships no type hints
+    """A cursor that counts the statements that completed (0: the connection was not used yet)."""
+
+    completed = 0
+
+    def execute(self, query: Any, args: Any = None) -> int:
+        result: int = super().execute(query, args)
+        self.completed += 1
+        return result
 
 
 class Pool:
@@ -67,7 +84,7 @@ class Pool:
                 conn = pymysql.connect(host=host, port=port, user=self.user, password=self.password,
                                        database=self.database, connect_timeout=self.connect_timeout,
                                        read_timeout=self.read_timeout, write_timeout=self.read_timeout,
-                                       autocommit=True)
+                                       autocommit=False, cursorclass=CountingCursor)
             except Exception as exc:
                 last = classify(exc, connecting=True)
                 continue
@@ -76,25 +93,14 @@ class Pool:
         assert last is not None
         raise last
 
-    def _begin(self) -> pymysql.Connection[Any]:
-        """A connection with a transaction begun (stale pooled connections are dropped quietly)."""
-        for _ in range(2):
+    def _take(self, *, pooled_ok: bool) -> tuple[pymysql.Connection[Any], bool]:
+        """A connection (an idle one when ``pooled_ok`` and there is one) and whether it was pooled."""
+        if pooled_ok:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                break
-            try:
-                conn.begin()
-                return conn
-            except Exception:
-                _close(conn)
-        conn = self._connect()
-        try:
-            conn.begin()
-        except Exception as exc:
-            _close(conn)
-            raise classify(exc) from exc
-        return conn
+            if conn is not None:
+                return conn, True
+        return self._connect(), False
 
     def _release(self, conn: pymysql.Connection[Any]) -> None:
         with self._lock:
@@ -129,32 +135,37 @@ class Pool:
         raise error
 
     def _once(self, fn: Callable[[Cursor], T]) -> T:
-        conn = self._begin()
-        try:
-            with conn.cursor() as cur:
-                result = fn(cur)
-            conn.commit()
-        except BbsError as exc:  # a model error raised by fn: roll back, keep the connection
+        for stale in range(3):  # a pooled connection dead on first use is replaced, twice at most
+            conn, pooled = self._take(pooled_ok=stale < 2)
+            cur = conn.cursor()
             try:
-                conn.rollback()
-            except Exception:
-                _close(conn)
-                raise exc from None
-            self._release(conn)
-            raise
-        except Exception as exc:
-            error = classify(exc)
-            if is_connection_broken(error):
-                _close(conn)
-            else:
+                result = fn(cur)
+                cur.close()
+                conn.commit()
+            except BbsError as exc:  # a model error raised by fn: roll back, keep the connection
                 try:
                     conn.rollback()
-                    self._release(conn)
                 except Exception:
                     _close(conn)
-            raise error from exc
-        self._release(conn)
-        return result
+                    raise exc from None
+                self._release(conn)
+                raise
+            except Exception as exc:
+                error = classify(exc)
+                if is_connection_broken(error):
+                    _close(conn)
+                    if pooled and cur.completed == 0 and error.kind == "lost_connection":
+                        continue  # found dead on first use: nothing ran, take another
+                else:
+                    try:
+                        conn.rollback()
+                        self._release(conn)
+                    except Exception:
+                        _close(conn)
+                raise error from exc
+            self._release(conn)
+            return result
+        raise AssertionError("unreachable: the third connection is a new one")
 
 
 def _rebuild(resolver: Resolver, settings: dict[str, Any]) -> Pool:

@@ -9,9 +9,12 @@ bulker ("fetch all desired LRP scheduling info"), the route emitter ("fetch all 
 and convergence ("BBS' internal gathering of LRPs"), each once per cycle (the first after a
 random part of it).
 
-The three bulk components run in processes of their own, as nsync, the route emitter and BBS
-do in Cloud Foundry: in one Python process with the reps' threads, decoding 50k rows waits on
-the GIL, and a 4 s fetch measured 33-58 s. The reps and their per-LRP operations stay threads.
+Every rep and each of the three bulk components runs in a process of its own, as the reps,
+nsync, the route emitter and BBS do in Cloud Foundry (a rep per cell VM). In one Python process
+they wait on each other's interpreter lock: with the reps as threads of the runner, a rep's
+bulk fetch of 5,000 rows waited behind the 50,000 per-LRP operations of all reps (1.5-4.3 s
+where the seed's Go reps took 0.085 s), and a 4 s bulk read beside them took 33-58 s. A rep
+runs its per-LRP operations on threads of its own (``measurement_workers`` shared out).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -78,6 +81,12 @@ class Acks:
         """A write's outcome is unknown (it may have committed before the error)."""
         with self._lock:
             self.unknown.add(guid)
+
+    def merge(self, writes: dict[str, tuple[str, str, str]], unknown: set[str]) -> None:
+        """Take in what another process acknowledged (its last write of each LRP) and lost."""
+        with self._lock:
+            self.actual.update(writes)
+            self.unknown |= unknown
 
 
 @dataclass
@@ -203,9 +212,30 @@ class Workload:
                 value = done[0]
             self.hooks.advance("measurement", value)
 
-        ops_pool = ThreadPoolExecutor(cfg.measurement_workers, thread_name_prefix="lrp-op")
+        workers = max(1, -(-cfg.measurement_workers // cfg.num_reps))
+        started = time.monotonic()
+        self.outcome.measurement_started = self.recorder.now()
+        spawn = multiprocessing.get_context("spawn")  # fork would copy the parent's threads' locks
+        with ProcessPoolExecutor(cfg.num_reps + len(BULK_COMPONENTS), mp_context=spawn) as processes:
+            futures: list[Future[RepResult]] = [
+                processes.submit(run_rep, cfg, self.pool, cell, workers, self.recorder.started) for cell in cells]
+            futures += [processes.submit(run_bulk_component, cfg, self.pool, metric, self.recorder.started)
+                        for metric in BULK_COMPONENTS]
+            for future in as_completed(futures):
+                result = future.result()
+                for sample in result.samples:
+                    self.recorder.add(sample)
+                self.outcome.acks.merge(result.writes, result.unknown)
+                for _ in range(cfg.num_trials):
+                    step()
+        self.outcome.measurement_seconds = time.monotonic() - started
+        return self.outcome
 
-        def rep(cell: str) -> None:
+    def rep(self, cell: str, workers: int) -> None:
+        """One rep's ``num_trials`` cycles: "rep bulk loop" around "rep bulk fetch" of its cell's actual
+        LRPs, each of which then gets its per-LRP operations on ``workers`` threads."""
+        cfg = self.config
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"{cell}-op") as ops_pool:
             pending: list[Future[None]] = []
             for trial in range(cfg.num_trials):
                 for f in pending:
@@ -217,28 +247,8 @@ class Workload:
                 pending = [ops_pool.submit(self._lrp_operation, a) for a in (actuals or [])]
                 self.recorder.add(Sample(t0, "measurement", "RepBulkLoop", time.monotonic() - start, ok,
                                          "" if ok else "bulk fetch failed"))
-                step()
             for f in pending:
                 f.result()
-
-        started = time.monotonic()
-        self.outcome.measurement_started = self.recorder.now()
-        spawn = multiprocessing.get_context("spawn")  # fork would copy the parent's threads' locks
-        with ThreadPoolExecutor(cfg.num_reps, thread_name_prefix="rep") as reps, \
-                ProcessPoolExecutor(len(BULK_COMPONENTS), mp_context=spawn) as components:
-            bulk = [components.submit(run_bulk_component, cfg, self.pool, metric, self.recorder.started)
-                    for metric in BULK_COMPONENTS]
-            futures = [reps.submit(rep, c) for c in cells]
-            for f in futures:
-                f.result()
-            for done_component in bulk:
-                for sample in done_component.result():
-                    self.recorder.add(sample)
-                for _ in range(cfg.num_trials):
-                    step()
-        ops_pool.shutdown(wait=True)
-        self.outcome.measurement_seconds = time.monotonic() - started
-        return self.outcome
 
     def bulk_component(self, metric: str) -> None:
         """``num_trials`` cycles of one bulk component (a ``BULK_COMPONENTS`` name)."""
@@ -280,11 +290,31 @@ class Workload:
 BULK_COMPONENTS = ("NsyncBulkerFetching", "FetchActualLRPsAndSchedulingInfos", "ConvergenceGathering")
 
 
-def run_bulk_component(config: BenchmarkConfig, pool: Pool, metric: str, started: float) -> list[Sample]:
+@dataclass(frozen=True, slots=True)
+class RepResult:
+    """What a child process hands back: its samples, and the writes it had acknowledged or lost."""
+
+    samples: list[Sample]
+    writes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+
+def run_rep(config: BenchmarkConfig, pool: Pool, cell: str, workers: int, started: float) -> RepResult:
+    """A child process's work: one rep's cycles, its samples timed from ``started``."""
+    workload = Workload(config, pool, recorder=Recorder(started=started))
+    try:
+        workload.rep(cell, workers)
+    finally:
+        pool.close()
+    acks = workload.outcome.acks
+    return RepResult(workload.recorder.snapshot(), dict(acks.actual), set(acks.unknown))
+
+
+def run_bulk_component(config: BenchmarkConfig, pool: Pool, metric: str, started: float) -> RepResult:
     """A child process's work: one bulk component's cycles, its samples timed from ``started``."""
     workload = Workload(config, pool, recorder=Recorder(started=started))
     try:
         workload.bulk_component(metric)
     finally:
         pool.close()
-    return workload.recorder.snapshot()
+    return RepResult(workload.recorder.snapshot())
