@@ -7,7 +7,7 @@ import sys
 from invoke.context import Context
 from rich.console import Console
 
-from cf_mysql_consul_tools.tasks.cli import TaskFailed, UsageError, choice, task
+from cf_mysql_consul_tools.tasks.cli import TaskFailed, UsageError, choice, number, task
 
 _LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
              "root": "lab state directory, relative to the checkout (default: $LAB_ROOT, else .lab-bench)",
@@ -175,3 +175,46 @@ def deploy(c: Context, rate: float = 400.0, writers: int = 4, payload: int = 100
     failed = [r for r in results if r.failed]
     if failed:
         raise TaskFailed("bench.deploy: " + "; ".join(f"side {r.side} could not run ({r.failed})" for r in failed))
+
+
+
+@task(needs="lab", accepts={"lrps": number(minimum=10), "rounds": number(minimum=1)},
+      help={**_LAB_HELP, "prefix": "lab address prefix (default: $LAB_ADDRESS_PREFIX, else 127.0.17)",
+            "lrps": "LRPs seeded before the reads (the seed's size: 50000)", "rounds": "rounds of every read",
+            "profile": "write a py-spy profile (speedscope JSON) of our reads here"})
+def bulk(c: Context, lrps: int = 50000, rounds: int = 3, json: str | None = None, prefix: str | None = None,
+         root: str | None = None, keep_lab: bool = False, profile: str | None = None) -> None:
+    """benchmark-bbs's bulk reads alone (median of rounds) beside the MariaDB client's floor and the seed's Go BBS."""
+    import json as jsonlib
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from cf_mysql_consul_tools.benchmarks import bulk as bench
+
+    from pathlib import Path
+
+    from cf_mysql_consul_tools.benchmarks.labrun import lab_location
+
+    address_prefix, state = lab_location(prefix, root, default_prefix=bench.DEFAULT_PREFIX)
+    console = _console()
+    figures = bench.run_bulk_bench(lrps=lrps, rounds=rounds, prefix=address_prefix, root=str(state),
+                                   keep_lab=keep_lab, profile=Path(profile) if profile else None,
+                                   log=lambda line: console.print(f"[dim]bench.bulk: {line}[/dim]"))
+    table = Table(title=f"bench.bulk: {lrps} LRPs, each read alone through proxy/0, median of {rounds} rounds")
+    for col in ("read", "ours s", "range s", "floor s (MariaDB client)", "ours / floor", "seed Go BBS s",
+                "ours / seed (target <= 3)"):
+        table.add_column(col)
+    for f in figures:
+        floor = f.floor_median
+        seed = max(f.seed) if f.seed else None
+        table.add_row(f.label, f"{f.ours_median:.3f}", f"{min(f.ours):.2f}-{max(f.ours):.2f}",
+                      f"{floor:.3f}" if floor is not None else "-",
+                      f"{f.ours_median / floor:.1f}" if floor else "-",
+                      " / ".join(f"{s:.3f}" for s in f.seed) or "-",
+                      f"{f.ours_median / seed:.1f}" if seed else "-")
+    console.print(table)
+    if json:
+        Path(json).write_text(jsonlib.dumps({"benchmark": "bench.bulk", "lrps": lrps, "rounds": rounds,
+                                             "results": [asdict(f) for f in figures]}, indent=2))
+        console.print(f"figures written to {json}")
