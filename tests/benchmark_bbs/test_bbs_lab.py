@@ -71,6 +71,23 @@ def test_no_retry_fails_like_an_unpatched_bbs(lab: Lab, pool: Pool) -> None:
     assert info.value.kind == "lost_connection" and info.value.code == 2013 and len(calls) == 1
 
 
+def test_a_write_and_its_commit_in_one_round_trip_commit_or_roll_back_together(lab: Lab, pool: Pool) -> None:
+    def write_two(cur: Cursor) -> None:
+        cur.execute("INSERT INTO configurations (id, value) VALUES ('first', 'x')")
+        cur.execute_and_commit("INSERT INTO configurations (id, value) VALUES ('second', 'x')")
+
+    pool.transact(write_two)
+    with pytest.raises(BbsError) as info:  # 'second' exists: the write fails, so the COMMIT never runs
+        pool.transact(lambda cur: (cur.execute("INSERT INTO configurations (id, value) VALUES ('third', 'x')"),
+                                   cur.execute_and_commit("INSERT INTO configurations (id, value) "
+                                                          "VALUES ('second', 'y')")))
+    assert info.value.kind == "exists"
+    with lab.mysql("mysql/0", database=DB) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, value FROM configurations WHERE id IN ('first', 'second', 'third') ORDER BY id")
+        assert cur.fetchall() == (("first", "x"), ("second", "x"))  # 'third' was rolled back with its transaction
+    assert pool.transact(lambda cur: cur.execute("SELECT 1")) == 1  # the connection went back clean
+
+
 def test_claim_and_start_write_only_when_something_changes(pool: Pool) -> None:
     guid = "BENCHMARK-BBS-GUID-000001"
     ops.desire_lrp(pool, guid)

@@ -9,6 +9,10 @@ Contract (what callers may rely on):
 - Connections run with autocommit off, so a transaction begins with its first statement: no
   BEGIN round trip (BBS's Go driver sends one). Every statement of ``fn`` is still in the one
   transaction, and work on a connection that breaks before COMMIT is rolled back by the server.
+  ``fn`` may send its last write with ``cursor.execute_and_commit``: the write and the COMMIT
+  in one round trip (BBS sends them apart); a COMMIT that fails (a Galera certification
+  failure: 1213) raises there as it would from a COMMIT of its own. The server does the same
+  work; a client beyond a proxy pays one relayed round trip less.
 - At most ``max_open`` connections exist at once (BBS: ``max_database_connections`` 200);
   callers beyond that wait for one.
 - Like Go's ``database/sql``, a pooled connection found dead on first use (its first
@@ -29,6 +33,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import pymysql
 import pymysql.cursors
+from pymysql.constants import CLIENT
 
 from cf_mysql_consul.benchmark_bbs.errors import BbsError, classify, is_connection_broken
 from cf_mysql_consul.benchmark_bbs.resolve import ResolveError, Resolver
@@ -39,13 +44,23 @@ Cursor: TypeAlias = Any  # a pymysql cursor (pymysql ships no type hints)
 
 
 class CountingCursor(pymysql.cursors.Cursor):  # type: ignore[misc]  # pymysql ships no type hints
-    """A cursor that counts the statements that completed (0: the connection was not used yet)."""
+    """A cursor that counts the statements that completed (0: the connection was not used yet) and
+    can end the transaction with its last write."""
 
     completed = 0
+    committed = False
 
     def execute(self, query: Any, args: Any = None) -> int:
         result: int = super().execute(query, args)
         self.completed += 1
+        return result
+
+    def execute_and_commit(self, query: str, args: Any = None) -> int:
+        """Run ``query`` and COMMIT in one round trip; raises the COMMIT's error like a COMMIT would."""
+        result = self.execute(f"{query}; COMMIT", args)
+        while self.nextset():  # the COMMIT's own result (its error, if any, is raised here)
+            pass
+        self.committed = True
         return result
 
 
@@ -84,7 +99,8 @@ class Pool:
                 conn = pymysql.connect(host=host, port=port, user=self.user, password=self.password,
                                        database=self.database, connect_timeout=self.connect_timeout,
                                        read_timeout=self.read_timeout, write_timeout=self.read_timeout,
-                                       autocommit=False, cursorclass=CountingCursor)
+                                       autocommit=False, cursorclass=CountingCursor,
+                                       client_flag=CLIENT.MULTI_STATEMENTS)
             except Exception as exc:
                 last = classify(exc, connecting=True)
                 continue
@@ -141,7 +157,8 @@ class Pool:
             try:
                 result = fn(cur)
                 cur.close()
-                conn.commit()
+                if not cur.committed:
+                    conn.commit()
             except BbsError as exc:  # a model error raised by fn: roll back, keep the connection
                 try:
                     conn.rollback()

@@ -75,7 +75,7 @@ def desire_lrp(pool: Pool, guid: str, *, instances: int = 1) -> None:
     marks = ", ".join(["%s"] * len(desired))
 
     def insert_desired(cur: Cursor) -> None:
-        cur.execute(f"INSERT INTO desired_lrps ({columns}) VALUES ({marks})", tuple(desired.values()))
+        cur.execute_and_commit(f"INSERT INTO desired_lrps ({columns}) VALUES ({marks})", tuple(desired.values()))
 
     pool.transact(insert_desired)
     for index in range(instances):
@@ -89,7 +89,7 @@ def desire_lrp(pool: Pool, guid: str, *, instances: int = 1) -> None:
 def create_unclaimed_actual_lrp(pool: Pool, guid: str, index: int) -> None:
     """BBS CreateUnclaimedActualLRP: one INSERT."""
     def insert(cur: Cursor) -> None:
-        cur.execute(
+        cur.execute_and_commit(
             "INSERT INTO actual_lrps (process_guid, instance_index, domain, state, since, net_info, "
             "modification_tag_epoch, modification_tag_index, internal_routes, metric_tags, routable) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '[]', '{}', false)",
@@ -117,11 +117,12 @@ def claim_actual_lrp(pool: Pool, guid: str, index: int, instance_guid: str, cell
             raise BbsError("cannot_transition", f"actual LRP {guid}/{index} cannot be claimed from {state}")
         if state == CLAIMED and same:
             return False
-        cur.execute("UPDATE actual_lrps SET state = %s, cell_id = %s, instance_guid = %s, "
-                    "modification_tag_index = modification_tag_index + 1, placement_error = '', since = %s, "
-                    "net_info = %s WHERE process_guid = %s AND instance_index = %s AND presence = %s",
-                    (CLAIMED, cell_id, instance_guid, _now(), payloads.encode(payloads.EMPTY_NET_INFO),
-                     guid, index, ORDINARY))
+        cur.execute_and_commit("UPDATE actual_lrps SET state = %s, cell_id = %s, instance_guid = %s, "
+                               "modification_tag_index = modification_tag_index + 1, placement_error = '', "
+                               "since = %s, net_info = %s WHERE process_guid = %s AND instance_index = %s "
+                               "AND presence = %s",
+                               (CLAIMED, cell_id, instance_guid, _now(), payloads.encode(payloads.EMPTY_NET_INFO),
+                                guid, index, ORDINARY))
         return True
 
     return pool.transact(claim)
@@ -136,7 +137,7 @@ def start_actual_lrp(pool: Pool, guid: str, index: int, instance_guid: str, cell
     def start(cur: Cursor) -> bool:
         row = _fetch_for_update(cur, guid, index)
         if row is None:
-            cur.execute(
+            cur.execute_and_commit(
                 "INSERT INTO actual_lrps (process_guid, instance_index, domain, state, instance_guid, cell_id, "
                 "since, net_info, modification_tag_epoch, modification_tag_index, internal_routes, metric_tags, "
                 "routable) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '[]', '{}', true)",
@@ -147,11 +148,11 @@ def start_actual_lrp(pool: Pool, guid: str, index: int, instance_guid: str, cell
             return False
         if state == CRASHED or (state == RUNNING and not same):
             raise BbsError("cannot_transition", f"actual LRP {guid}/{index} cannot be started from {state}")
-        cur.execute("UPDATE actual_lrps SET state = %s, cell_id = %s, instance_guid = %s, "
-                    "modification_tag_index = modification_tag_index + 1, placement_error = '', since = %s, "
-                    "net_info = %s, internal_routes = '[]', metric_tags = '{}', routable = true "
-                    "WHERE process_guid = %s AND instance_index = %s AND presence = %s",
-                    (RUNNING, cell_id, instance_guid, _now(), encoded_net, guid, index, ORDINARY))
+        cur.execute_and_commit("UPDATE actual_lrps SET state = %s, cell_id = %s, instance_guid = %s, "
+                               "modification_tag_index = modification_tag_index + 1, placement_error = '', "
+                               "since = %s, net_info = %s, internal_routes = '[]', metric_tags = '{}', "
+                               "routable = true WHERE process_guid = %s AND instance_index = %s AND presence = %s",
+                               (RUNNING, cell_id, instance_guid, _now(), encoded_net, guid, index, ORDINARY))
         return True
 
     return pool.transact(start)
