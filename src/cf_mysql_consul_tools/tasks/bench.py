@@ -187,13 +187,11 @@ def bulk(c: Context, lrps: int = 50000, rounds: int = 3, json: str | None = None
     """benchmark-bbs's bulk reads alone (median of rounds) beside the MariaDB client's floor and the seed's Go BBS."""
     import json as jsonlib
     from dataclasses import asdict
+    from pathlib import Path
 
     from rich.table import Table
 
     from cf_mysql_consul_tools.benchmarks import bulk as bench
-
-    from pathlib import Path
-
     from cf_mysql_consul_tools.benchmarks.labrun import lab_location
 
     address_prefix, state = lab_location(prefix, root, default_prefix=bench.DEFAULT_PREFIX)
