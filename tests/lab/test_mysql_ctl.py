@@ -29,3 +29,11 @@ def test_the_rendered_config_keeps_monit_and_mariadb_ctrl_defaults(tmp_path: Pat
     config = CtlConfig.load(str(path))
     assert (config.poll_seconds, config.monit_cycle_seconds) == (5.0, 10.0)
     assert config.timeouts == Timeouts(ctrl_seconds=48, monit_seconds=54)
+
+
+def test_a_timeout_that_lets_nothing_start_is_refused_before_anything_runs() -> None:
+    from tests.invoke_tasks import run_task
+
+    assert Timeouts.of(11).tries == 1 and Timeouts.of(12).tries == 2  # below 12 s the only try is at once
+    code, out, err = run_task("bench.deploy", "--start-timeout", "10")
+    assert code == 2 and "--start-timeout must be at least 12" in err and "Traceback" not in out + err

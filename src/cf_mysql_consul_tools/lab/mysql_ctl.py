@@ -58,6 +58,9 @@ PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 5.0        # mariadb_ctrl: StartupPollingFrequencyInSeconds
 MONIT_CYCLE_SECONDS = 10.0  # the stemcell's monitrc: set daemon 10
 STOP_GRACE_SECONDS = 110.0  # below the lab's 120 s stop grace for this process
+# The smallest database_startup_timeout that gives mariadb_ctrl two tries: its first, at once, never
+# finds a mysqld that has just been started (below 12 s nothing can ever start).
+MIN_DATABASE_STARTUP_TIMEOUT = 12
 
 
 @dataclass(frozen=True, slots=True)

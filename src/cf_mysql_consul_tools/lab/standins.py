@@ -23,6 +23,7 @@ from cf_mysql_consul.proxy.events import read_events
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.bosh.manifest import Deployment, Instance, JobRef
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.lab.mysql_ctl import MIN_DATABASE_STARTUP_TIMEOUT
 from cf_mysql_consul_tools.lab.processes import ProcessSpec
 
 CONSUL_BIN = REPO_ROOT / ".tools" / "bin" / "consul"
@@ -214,10 +215,12 @@ class MySQLStandIn:
                              f"'cf-mysql', got {behaviour!r}")
         if behaviour == "cf-mysql":
             timeout = ctx.prop("cf_mysql.mysql.database_startup_timeout", self.DATABASE_STARTUP_TIMEOUT)
-            if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 10:
+            if (not isinstance(timeout, int | float) or isinstance(timeout, bool)
+                    or timeout < MIN_DATABASE_STARTUP_TIMEOUT):
                 raise ValueError(f"{ctx.instance.name}: property 'cf_mysql.mysql.database_startup_timeout' must be "
-                                 f"a number of seconds of at least 10 (mariadb_ctrl polls every 5 s and needs one "
-                                 f"try), got {timeout!r}")
+                                 f"a number of seconds of at least {MIN_DATABASE_STARTUP_TIMEOUT} (mariadb_ctrl gets "
+                                 f"0.8 x it, tries every 5 s, and its first try comes before mysqld is up), "
+                                 f"got {timeout!r}")
             ctx.write(self.CTL_CONFIG, json.dumps({
                 "mariadbd_argv": [*start, f"--defaults-file={self.CONFIG}"],
                 "bootstrap_arg": "--wsrep-new-cluster",

@@ -7,6 +7,7 @@ import sys
 from invoke.context import Context
 from rich.console import Console
 
+from cf_mysql_consul_tools.lab.mysql_ctl import MIN_DATABASE_STARTUP_TIMEOUT
 from cf_mysql_consul_tools.tasks.cli import TaskFailed, UsageError, choice, number, task
 
 _LAB_HELP = {"prefix": "lab address prefix, e.g. 127.0.41 (default: $LAB_ADDRESS_PREFIX, else 127.0.15)",
@@ -100,7 +101,9 @@ def failover(c: Context, runs: int = 5, faults: str = "kill,pause", json: str | 
                        galera_options=options)
 
 
-@task(needs="lab", accepts={"only": choice("A", "B", "AB")},
+@task(needs="lab", accepts={"only": choice("A", "B", "AB"), "start_timeout": number(
+    minimum=MIN_DATABASE_STARTUP_TIMEOUT, why="cf-mysql v26's mariadb_ctrl gets 0.8 x it and tries every 5 s; "
+                                             "its first try comes before mysqld is up")},
       help={**_LAB_HELP, "prefix": "lab address prefix of both sides, one after the other (default: "
                                    "$LAB_ADDRESS_PREFIX, else 127.0.16)",
             "root": "state directory, relative to the checkout: each side's lab in ROOT/A, ROOT/B, logs in "
