@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from cf_mysql_consul_tools.benchmarks.deploy import mysqld_starts
 from cf_mysql_consul_tools.benchmarks.writeload import TrafficKeeper, WriteLoad
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab.deploy import rolling_deploy
+from cf_mysql_consul_tools.lab.standins import mysqld_starts
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_rolling_deploy_of_the_whole_lab_under_steady_writes_finishes_without_lo
     for node in ("mysql/0", "mysql/1"):
         lab.wait_synced(node, timeout=60)
         assert load.missing_on(node) == [], f"acknowledged writes missing on {node}"
-        assert mysqld_starts(lab, node, since) == 1, f"{node} restarted more than once"
+        assert mysqld_starts(lab.instance_dir(lab.instance(node)), since) == 1, f"{node} restarted more than once"
     assert len(seen.acked) > 100
     print("\n".join(lines))
     print(f"deploy {report.seconds:.1f}s, {seen.error_count} client errors of {seen.attempts}: {dict(seen.errors)}")
