@@ -28,7 +28,8 @@ from cf_mysql_consul.benchmark_bbs.client import Pool
 from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig
 from cf_mysql_consul.benchmark_bbs.resolve import FixedResolver
 from cf_mysql_consul.benchmark_bbs.workload import Workload
-from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, admin_password
+from cf_mysql_consul_tools import access
+from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy
 from cf_mysql_consul_tools.benchmarks.labrun import bench_lab
 from cf_mysql_consul_tools.experiments.verdict import seed_figures
 from cf_mysql_consul_tools.lab.lab import Lab
@@ -98,7 +99,8 @@ def _floor(lab: Lab, host: str, sql: tuple[str, ...]) -> float:
         raise RuntimeError("the MariaDB client is missing (Debian package mariadb-client)")
     started = time.monotonic()
     for statement in sql:
-        subprocess.run([client, "-h", host, "-P", "3306", "-u", "root", f"-p{admin_password(lab)}", "-N", "-B",
+        user, password = access.mysql_admin(lab.deployment)
+        subprocess.run([client, "-h", host, "-P", "3306", "-u", user, f"-p{password}", "-N", "-B",
                         DATABASE, "-e", statement], stdout=subprocess.DEVNULL, check=True)
     return time.monotonic() - started
 
@@ -130,12 +132,12 @@ def run_bulk_bench(*, lrps: int, rounds: int, prefix: str | None, root: str | No
     """Bring up a lab, seed it, time every read ``rounds`` times (ours and the floor, in turns)."""
     with bench_lab(prefix, root, log=log, keep=keep_lab) as lab:
         node = lab.instance("mysql/0")
-        password = admin_password(lab)
+        user, password = access.mysql_admin(lab.deployment)
         with lab.mysql(node.name) as conn:
             schema.recreate(conn, DATABASE)
-        config = BenchmarkConfig(desired_lrps=lrps, num_populate_workers=seed_workers, database_password=password,
-                                 database_name=DATABASE).check()
-        seeding = Pool(FixedResolver([f"{node.address}:3306"]), user="root", password=password, database=DATABASE)
+        config = BenchmarkConfig(desired_lrps=lrps, num_populate_workers=seed_workers, database_username=user,
+                                 database_password=password, database_name=DATABASE).check()
+        seeding = Pool(FixedResolver([f"{node.address}:3306"]), user=user, password=password, database=DATABASE)
         started = time.monotonic()
         outcome = Workload(config, seeding).seed()
         seeding.close()
@@ -144,8 +146,7 @@ def run_bulk_bench(*, lrps: int, rounds: int, prefix: str | None, root: str | No
         proxy.enable(preferred="mysql/0", message="bench.bulk: pinned to mysql/0")
         wait_until(lambda: proxy.active() == "mysql/0" and proxy.health_status() == 200, timeout=60,
                    what="proxy/0 to serve through mysql/0")
-        pool = Pool(FixedResolver([f"{proxy.host}:{proxy.port}"]), user="root", password=password,
-                    database=DATABASE)
+        pool = Pool(FixedResolver([f"{proxy.host}:{proxy.port}"]), user=user, password=password, database=DATABASE)
         cells = Workload(replace(config, num_reps=10), pool).cells()
         ours: dict[str, list[float]] = {r.metric: [] for r in READS}
         floor: dict[str, list[float]] = {r.metric: [] for r in READS}
