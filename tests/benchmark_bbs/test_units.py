@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pymysql
@@ -10,7 +9,7 @@ import pytest
 
 from cf_mysql_consul.benchmark_bbs import payloads
 from cf_mysql_consul.benchmark_bbs.__main__ import resolver_for
-from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, from_mapping
+from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, from_mapping, load_config
 from cf_mysql_consul.benchmark_bbs.errors import classify
 from cf_mysql_consul.benchmark_bbs.metrics import actual_lrp_error_rate, error_rate_failures, summarize
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, ResolveError, SystemResolver
@@ -79,7 +78,7 @@ def render(tmp_path: Path, links: dict[str, Link] | None = None, **props: object
 
 
 def rendered_config(out: Path) -> BenchmarkConfig:
-    return from_mapping(json.loads((out / "config" / "benchmark-bbs.json").read_text()))
+    return load_config(out / "config" / "benchmark-bbs.json")
 
 
 def test_errand_renders_a_config_the_program_accepts(tmp_path: Path) -> None:
@@ -120,11 +119,26 @@ def test_the_system_resolver_answers_like_the_vm_does() -> None:
         SystemResolver("no-such-name.invalid").candidates()
 
 
-def test_errand_refuses_bad_properties_at_render_time(tmp_path: Path) -> None:
+def test_errand_refuses_what_it_reads_itself_at_render_time(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match=r"benchmark-bbs\.database_connection_string"):
         render(tmp_path)
-    with pytest.raises(RenderError, match="error_tolerance' must be between 0 and 1"):
-        render(tmp_path, database_connection_string="a:b@tcp(h:1)/d", error_tolerance=5)
+    with pytest.raises(RenderError, match=r"benchmark-bbs\.retry_delay_millis' must be a number"):
+        render(tmp_path, database_connection_string="a:b@tcp(h:1)/d", retry_delay_millis=-1)
+
+
+@pytest.mark.parametrize(("props", "says"), [
+    ({"error_tolerance": 5}, "benchmark-bbs.error_tolerance must be a fraction between 0 and 1"),
+    ({"database_connection_string": "not a dsn"}, "benchmark-bbs.database_connection_string 'not a dsn' is not"),
+    ({"desired_lrps": "many"}, "benchmark-bbs.desired_lrps must be a whole number, got 'many'"),
+    ({"num_trials": 0}, "benchmark-bbs.num_trials must be at least 1"),
+    ({"no_retry": "yes"}, "benchmark-bbs.no_retry must be true or false"),
+])
+def test_the_errands_config_check_names_the_property(tmp_path: Path, props: dict[str, object], says: str) -> None:
+    """What the errand's program refuses when it starts (and release.lint on every rendered config)."""
+    out = render(tmp_path, **{"database_connection_string": "a:b@tcp(h:1)/d", **props})
+    with pytest.raises(ConfigError) as refused:
+        load_config(out / "config" / "benchmark-bbs.json")
+    assert says in str(refused.value)
 
 
 def test_a_pool_pickles_as_its_settings_for_a_component_process() -> None:

@@ -1,4 +1,5 @@
-"""The consul-lock job renders through real Ruby ERB; bad settings are refused at render or at start."""
+"""The consul-lock job renders through real Ruby ERB; its config check (run at start, and by the release
+lint on every rendered config) refuses bad settings, naming the property."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cf_mysql_consul.consul_lock.config import load_config
-from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, RenderError, render_job
+from cf_mysql_consul.consul_lock.config import ConfigError, load_config
+from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "consul-lock"
 INSTANCE = InstanceSpec(deployment="cf-mysql", name="proxy", index=1, id="p1", address="127.0.10.5", ip="127.0.10.5")
@@ -55,9 +56,24 @@ def test_an_empty_agent_address_means_the_instances_own_address(tmp_path: Path) 
     assert config.consul_address == "127.0.10.5"
 
 
-def test_render_refuses_a_ttl_below_consuls_minimum(tmp_path: Path) -> None:
-    with pytest.raises(RenderError, match="session_ttl_seconds"):
-        render(tmp_path, session_ttl_seconds=5)
+@pytest.mark.parametrize(("props", "says"), [
+    ({"session_ttl_seconds": 5}, "property 'session_ttl_seconds' must be a whole number of seconds between 10"),
+    ({"lock_delay_seconds": 1}, "property 'lock_delay_seconds' (1) must be longer than consul_timeout_seconds"),
+    ({"renew_interval_seconds": 0}, "property 'renew_interval_seconds' must be > 0"),
+    ({"heartbeat_ttl_seconds": -5}, "property 'heartbeat_ttl_seconds' must be > 0"),
+    ({"consul_agent_address": "not an ip"}, "property 'consul_agent_address' must be an IP address"),
+    ({"consul_agent_port": 0}, "property 'consul_agent_port' must be a TCP port"),
+    ({"consul_domain": "cf internal"}, "property 'consul_domain' must be a DNS domain"),
+    ({"service_name": "my_sql"}, "property 'service_name' must be a DNS label"),
+    ({"lease_seconds": "2"}, "property 'lease_seconds' must be a number"),
+])
+def test_the_config_check_refuses_bad_values_naming_the_property(tmp_path: Path, props: dict[str, Any],
+                                                                 says: str) -> None:
+    """The template renders values as they are; the job's config check (at start, and in release.lint)
+    refuses them, naming the property."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(render(tmp_path, **props))
+    assert says in str(refused.value)
 
 
 @pytest.mark.parametrize(("props", "named"), [({"lease_seconds": 9}, "lease_seconds"),

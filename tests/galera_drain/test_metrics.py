@@ -101,4 +101,5 @@ def test_a_bad_log_level_is_refused_naming_the_property(config_path: Path) -> No
     config_path.write_text(json.dumps({**raw, "log_level": "loud"}))
     proc = subprocess.run([sys.executable, "-m", "cf_mysql_consul.galera_drain.metrics", "--config",
                            str(config_path)], capture_output=True, text=True, timeout=20)
-    assert proc.returncode == 2 and "galera_drain.log_level must be debug, info, warning, error" in proc.stderr
+    assert proc.returncode == 2
+    assert "property 'galera_drain.log_level' must be debug, info, warning or error" in proc.stderr

@@ -1,4 +1,5 @@
-"""The galera-drain job renders with real Ruby ERB into a config the Python side loads; bad values raise."""
+"""The galera-drain job renders with real Ruby ERB into a config the Python side loads; the config check
+refuses bad values, naming the property."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cf_mysql_consul.galera_drain.config import load_config
+from cf_mysql_consul.galera_drain.config import ConfigError, load_config
 from cf_mysql_consul_tools.bosh.render import InstanceSpec, Link, LinkInstance, RenderError, render_job
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "galera-drain"
@@ -55,10 +56,28 @@ def test_without_proxy_link_uses_api_addresses(tmp_path: Path) -> None:
     ({"pre_start": {"catch_up": "never"}, "mysql_startup_timeout_seconds": 10},
      "galera_drain.mysql_startup_timeout_seconds"),
     ({"pre_start": {"mysqld_argv": []}}, "galera_drain.pre_start.mysqld_argv"),
+    ({"pre_start": {"ist_margin": 2}}, "galera_drain.pre_start.ist_margin"),
+    ({"max_wait_seconds": "ten"}, "galera_drain.max_wait_seconds"),
+    ({"sample_seconds": 0}, "galera_drain.sample_seconds"),
+    ({"switchover": {"enabled": "yes"}}, "galera_drain.switchover.enabled"),
+    ({"post_start": {"timeout_seconds": 0}}, "galera_drain.post_start.timeout_seconds"),
+    ({"metrics_port": 70000}, "galera_drain.metrics_port"),
+    ({"log_level": "verbose"}, "galera_drain.log_level"),
 ])
-def test_invalid_properties_raise_naming_the_property(tmp_path: Path, props: dict[str, Any], name: str) -> None:
+def test_invalid_properties_are_refused_naming_the_property(tmp_path: Path, props: dict[str, Any], name: str) -> None:
+    """The template renders the values as they are; the job's config check (when a hook starts, and in
+    release.lint) refuses them, naming the property."""
+    links = {"mysql": MYSQL} if "switchover" in props and "api_addresses" in props["switchover"] else None
+    out = render(tmp_path, links=links, **props)
+    with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
+        load_config(out / "config" / "galera-drain.json")
+
+
+@pytest.mark.parametrize("props", [{"healthcheck_port": "9200"}, {"switchover": {"api_addresses": ["10.0.0.5"],
+                                                                                   "api_port": 0}}])
+def test_ports_the_template_turns_into_urls_fail_at_render(tmp_path: Path, props: dict[str, Any]) -> None:
     links = {"mysql": MYSQL} if "switchover" in props else None
-    with pytest.raises(RenderError, match=name.replace(".", r"\.")):
+    with pytest.raises(RenderError, match="must be a TCP port"):
         render(tmp_path, links=links, **props)
 
 

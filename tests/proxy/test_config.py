@@ -1,4 +1,5 @@
-"""Config validation: defaults, and errors that name the field."""
+"""Config validation: defaults, and errors that name the property (the rendered keys are the job's
+property names)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def test_defaults() -> None:
         ({"healthcheck_timeout_millis": 0}, "healthcheck_timeout_millis"),
         ({"health_strategy": "tcp"}, "health_strategy"),
         ({"health_strategy": "sql"}, "monitor_user"),
-        ({"shutdown_delay_seconds": 30}, "shutdown_delay_seconds"),
+        ({"health_strategy": "sql", "monitor_user": "mon"}, "monitor_password"),
+        ({"shutdown_delay": 30}, "property 'shutdown_delay' must be at most 15"),
+        ({"startup_delay": -1}, "startup_delay"),
+        ({"galera_healthcheck_port": 0}, "galera_healthcheck_port"),
+        ({"max_connections": 40000}, "property 'max_connections' must be at most 32268"),
         ({"start_enabled": "yes"}, "start_enabled"),
         ({"max_connections": True}, "max_connections"),
         ({"bind_address": "localhost"}, "bind_address"),

@@ -217,7 +217,7 @@ def test_garbage_and_half_open_affect_only_their_connection(proxy: Proxy) -> Non
 
 
 def test_sigterm_drains_then_severs(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
-    proxy = start_proxy(backends_of(mariadbs), shutdown_delay_seconds=1)
+    proxy = start_proxy(backends_of(mariadbs), shutdown_delay=1)
     wait_until(lambda: proxy.cluster()["activeBackend"], 10, "an active backend")
     conn = proxy.connect()
     started = time.monotonic()
@@ -229,7 +229,7 @@ def test_sigterm_drains_then_severs(start_proxy: ProxyFactory, mariadbs: list[Ma
 
 
 def test_drain_script_prints_one_integer(start_proxy: ProxyFactory, mariadbs: list[MariaDB]) -> None:
-    proxy = start_proxy(backends_of(mariadbs), shutdown_delay_seconds=2)
+    proxy = start_proxy(backends_of(mariadbs), shutdown_delay=2)
     wait_until(lambda: proxy.cluster()["activeBackend"], 10, "an active backend")
     conn = proxy.connect()
     started = time.monotonic()

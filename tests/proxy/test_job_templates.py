@@ -1,4 +1,5 @@
-"""The proxy job renders through real Ruby ERB into files the proxy and bpm accept."""
+"""The proxy job renders through real Ruby ERB into files the proxy and bpm accept; the proxy's config
+check refuses bad values, naming the property."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cf_mysql_consul.proxy.config import load_config
+from cf_mysql_consul.proxy.config import ConfigError, load_config
 from cf_mysql_consul_tools.bosh.director import render_instance_job
 from cf_mysql_consul_tools.bosh.manifest import parse
 from cf_mysql_consul_tools.bosh.releases import Catalog
@@ -121,7 +122,7 @@ def test_scripts_are_valid_bash_wrappers(tmp_path: Path) -> None:
     [
         ({"shutdown_delay": 30}, "shutdown_delay"),
         ({"port": 70000}, "'port'"),
-        ({"api_port": 3306}, "must be different"),
+        ({"api_port": 3306}, "must differ"),
         ({"health_strategy": "tcp"}, "health_strategy"),
         ({"health_strategy": "sql"}, "monitor_user"),
         ({"max_connections": 40000}, "max_connections"),
@@ -129,12 +130,16 @@ def test_scripts_are_valid_bash_wrappers(tmp_path: Path) -> None:
         ({"start_enabled": "yes"}, "start_enabled"),
     ],
 )
-def test_invalid_property_fails_at_render_naming_it(tmp_path: Path, properties: dict[str, Any], named: str) -> None:
-    with pytest.raises(RenderError, match=named):
-        render(tmp_path, **properties)
+def test_invalid_property_is_refused_by_the_config_check_naming_it(tmp_path: Path, properties: dict[str, Any],
+                                                                   named: str) -> None:
+    """The template renders the value as it is; the proxy's config check (at start, and in release.lint)
+    refuses it, naming the property."""
+    with pytest.raises(ConfigError, match=named):
+        load_config(render(tmp_path, **properties) / "config" / "proxy.yml")
 
 
-def test_missing_password_fails(tmp_path: Path) -> None:
+def test_missing_password_fails_at_render(tmp_path: Path) -> None:
+    """A property without a default that the template reads: BOSH refuses to render, before any check."""
     with pytest.raises(RenderError, match="api_password"):
         render_job(
             JOB,

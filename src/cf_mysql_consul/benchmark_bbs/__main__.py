@@ -8,7 +8,6 @@ error rate exceeds ``error_tolerance`` (2 on a configuration error).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -18,7 +17,7 @@ import pymysql
 
 from cf_mysql_consul.benchmark_bbs import report, schema
 from cf_mysql_consul.benchmark_bbs.client import Pool
-from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, from_mapping, split_address
+from cf_mysql_consul.benchmark_bbs.config import BenchmarkConfig, ConfigError, load_config, split_address
 from cf_mysql_consul.benchmark_bbs.metrics import error_rate_failures
 from cf_mysql_consul.benchmark_bbs.resolve import ConsulDnsResolver, FixedResolver, Resolver, SystemResolver
 from cf_mysql_consul.benchmark_bbs.workload import Workload
@@ -46,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s benchmark-bbs %(levelname)s %(name)s: %(message)s")
     try:
-        config = from_mapping(json.loads(args.config.read_text()))
-    except (ConfigError, OSError, json.JSONDecodeError) as exc:
+        config = load_config(args.config)
+    except ConfigError as exc:
         print(f"benchmark-bbs: bad configuration: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()

@@ -11,8 +11,10 @@ interface at ``consul_dns``, or else ``database_addresses`` in order.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 
@@ -53,26 +55,46 @@ class BenchmarkConfig:
         """How many times one transaction is tried (1 with ``no_retry``, like an unpatched BBS)."""
         return 1 if self.no_retry else self.retry_attempts
 
-    def check(self) -> BenchmarkConfig:
-        """Refuse values that cannot work; return self."""
+    def check(self, *, within: str = "") -> BenchmarkConfig:
+        """Refuse values that cannot work, naming the key (``within`` prefixes it); return self."""
+        for f in fields(self):
+            if f.name != "extra":
+                _check_type(f.name, getattr(self, f.name), f.default, within)
         positive = ("desired_lrps", "num_populate_workers", "num_reps", "num_trials", "max_open_connections",
                     "retry_attempts", "measurement_workers")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{within}{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.percent_writes <= 100:
-            raise ConfigError(f"percent_writes must be between 0 and 100, got {self.percent_writes}")
+            raise ConfigError(f"{within}percent_writes must be between 0 and 100, got {self.percent_writes}")
         if not 0 <= self.error_tolerance <= 1:
-            raise ConfigError(f"error_tolerance must be a fraction between 0 and 1, got {self.error_tolerance}")
-        if self.cycle_seconds <= 0 or self.retry_delay_seconds < 0:
-            raise ConfigError("cycle_seconds must be > 0 and retry_delay_seconds >= 0")
+            raise ConfigError(f"{within}error_tolerance must be a fraction between 0 and 1, got {self.error_tolerance}")
+        if self.cycle_seconds <= 0:
+            raise ConfigError(f"{within}cycle_seconds must be above 0, got {self.cycle_seconds}")
+        if self.retry_delay_seconds < 0:
+            raise ConfigError(f"{within}retry_delay_seconds must be at least 0, got {self.retry_delay_seconds}")
         if not self.database_addresses and not self.consul_service:
-            raise ConfigError("give database_addresses or consul_service (e.g. mysql.service.consul)")
+            raise ConfigError(f"give {within}database_connection_string or {within}consul_service "
+                              "(e.g. mysql.service.consul)")
         if self.consul_dns and not self.consul_service:
-            raise ConfigError("consul_dns needs consul_service: the name to ask it for (e.g. mysql.service.consul)")
+            raise ConfigError(f"{within}consul_dns needs {within}consul_service: the name to ask it for "
+                              "(e.g. mysql.service.consul)")
         for address in (*self.database_addresses, *((self.consul_dns,) if self.consul_dns else ())):
             split_address(address, 0)
         return self
+
+
+_KINDS: dict[type, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "true or false"), int: ((int,), "a whole number"), float: ((int, float), "a number"),
+    str: ((str,), "a string"), tuple: ((tuple,), "a list of host:port"),
+}
+
+
+def _check_type(name: str, value: Any, default: Any, within: str) -> None:
+    """``value`` has the type of the key's default (an int for a float key too; never a bool for a number)."""
+    kinds, what = _KINDS[type(default)]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ConfigError(f"{within}{name} must be {what}, got {value!r}")
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -86,23 +108,26 @@ def split_address(address: str, default_port: int) -> tuple[str, int]:
 _DSN = re.compile(r"^(?P<user>[^:@]*)(?::(?P<password>[^@]*))?@tcp\((?P<address>[^)]+)\)/(?P<db>[^?]*)")
 
 
-def parse_dsn(dsn: str) -> dict[str, Any]:
+def parse_dsn(dsn: str, *, within: str = "") -> dict[str, Any]:
     """A Go MySQL DSN (``user:pass@tcp(host:port)/db``) -> config keys."""
     match = _DSN.match(dsn)
     if not match:
-        raise ConfigError(f"database_connection_string {dsn!r} is not user:password@tcp(host:port)/database")
+        raise ConfigError(f"{within}database_connection_string {dsn!r} is not user:password@tcp(host:port)/database")
     return {"database_username": match["user"], "database_password": match["password"] or "",
             "database_addresses": (match["address"],), "database_name": match["db"] or "diego"}
 
 
-def from_mapping(raw: dict[str, Any]) -> BenchmarkConfig:
-    """Build a config from benchmark-bbs-style JSON/YAML keys; unknown keys are kept in ``extra``."""
+def from_mapping(raw: dict[str, Any], *, within: str = "") -> BenchmarkConfig:
+    """Build a config from benchmark-bbs-style JSON/YAML keys; unknown keys are kept in ``extra``.
+
+    ``within`` prefixes every key named in a message (the errand's properties are ``benchmark-bbs.*``).
+    """
     known = {f.name for f in fields(BenchmarkConfig)}
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "database_connection_string" and value:
-            values.update(parse_dsn(str(value)))
+            values.update(parse_dsn(str(value), within=within))
         elif key in known and key != "extra":
             values[key] = tuple(value) if key == "database_addresses" else value
         else:
@@ -111,7 +136,18 @@ def from_mapping(raw: dict[str, Any]) -> BenchmarkConfig:
         config = BenchmarkConfig(**values, extra=extra)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
-    return config.check()
+    return config.check(within=within)
+
+
+def load_config(path: str | Path) -> BenchmarkConfig:
+    """The errand's rendered ``config/benchmark-bbs.json``; ConfigError naming the property (``benchmark-bbs.*``)."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must hold a JSON object")
+    return from_mapping(raw, within="benchmark-bbs.")
 
 
 def scaled(config: BenchmarkConfig, **changes: Any) -> BenchmarkConfig:

@@ -1,12 +1,15 @@
 """Load and validate consul-lock's rendered config (``config/consul-lock.yml``, JSON from the ERB).
 
-Field names are the job's property names, so every message names what an operator sets.
-Timing rules live in ``timing`` and are checked here, at start-up.
+Keys are the job's property names, so every message names what an operator sets (``proxy.*``
+come from the proxy link, ``peer_api.*`` and ``peers`` from the consul-lock link). Timing rules
+live in ``timing``. This is the one place the values are checked: when the process starts, and
+when ``release.lint`` feeds it every config it renders.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ import yaml
 
 from cf_mysql_consul.consul_lock.failsafe import Peer
 from cf_mysql_consul.consul_lock.timing import Margins, Timing, TimingError, check
+
+DOMAIN_RE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 class ConfigError(ValueError):
@@ -96,12 +101,15 @@ class LockConfig:
         return f"{self.run_dir}/consul-lock.pid"
 
 
-def _get(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+def _get(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None, *,
+         within: str = "") -> Any:
+    """``raw[name]`` of type ``kind``; ``within`` prefixes the name in messages (``peer_api.``)."""
     value = raw.get(name, default)
     if value is None:
-        raise ConfigError(f"property '{name}' is missing")
+        raise ConfigError(f"property '{within}{name}' is missing")
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"property '{name}' has the wrong type: {value!r}")
+        what = "a number" if isinstance(kind, tuple) else {int: "a whole number", str: "a string"}.get(kind, str(kind))
+        raise ConfigError(f"property '{within}{name}' must be {what}, got {value!r}")
     return value
 
 
@@ -109,19 +117,19 @@ def _number(raw: dict[str, Any], name: str, default: float) -> float:
     return float(_get(raw, name, (int, float), default))
 
 
-def _port(raw: dict[str, Any], name: str, default: int | None = None) -> int:
-    value: int = _get(raw, name, int, default)
+def _port(raw: dict[str, Any], name: str, default: int | None = None, *, within: str = "") -> int:
+    value: int = _get(raw, name, int, default, within=within)
     if not 1 <= value <= 65535:
-        raise ConfigError(f"property '{name}' must be a TCP port (1-65535), got {value}")
+        raise ConfigError(f"property '{within}{name}' must be a TCP port (1-65535), got {value}")
     return value
 
 
-def _address(raw: dict[str, Any], name: str) -> str:
-    value: str = _get(raw, name, str)
+def _address(raw: dict[str, Any], name: str, *, within: str = "") -> str:
+    value: str = _get(raw, name, str, within=within)
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise ConfigError(f"property '{name}' must be an IP address, got {value!r}") from None
+        raise ConfigError(f"property '{within}{name}' must be an IP address, got {value!r}") from None
     return value
 
 
@@ -133,9 +141,12 @@ def parse_config(raw: object) -> tuple[LockConfig, Margins]:
     if not isinstance(proxy_raw, dict):
         raise ConfigError("property 'proxy' (from the proxy link) is missing")
     proxy = ProxyEndpoint(
-        address=_address(proxy_raw, "address"), port=_port(proxy_raw, "port", 3306),
-        api_port=_port(proxy_raw, "api_port", 8080), health_port=_port(proxy_raw, "health_port", 1936),
-        api_username=_get(proxy_raw, "api_username", str), api_password=_get(proxy_raw, "api_password", str),
+        address=_address(proxy_raw, "address", within="proxy."),
+        port=_port(proxy_raw, "port", 3306, within="proxy."),
+        api_port=_port(proxy_raw, "api_port", 8080, within="proxy."),
+        health_port=_port(proxy_raw, "health_port", 1936, within="proxy."),
+        api_username=_get(proxy_raw, "api_username", str, within="proxy."),
+        api_password=_get(proxy_raw, "api_password", str, within="proxy."),
     )
     if not proxy.api_username or not proxy.api_password:
         raise ConfigError("the proxy link's api_username and api_password must not be empty")
@@ -154,23 +165,28 @@ def parse_config(raw: object) -> tuple[LockConfig, Margins]:
     peer_api = raw.get("peer_api")
     if not isinstance(peer_api, dict):
         raise ConfigError("property 'peer_api' (port, username, password) is missing")
-    peer_port = _port(peer_api, "port", 8090)
-    username, password = _get(peer_api, "username", str), _get(peer_api, "password", str)
+    peer_port = _port(peer_api, "port", 8090, within="peer_api.")
+    username = _get(peer_api, "username", str, within="peer_api.")
+    password = _get(peer_api, "password", str, within="peer_api.")
     if not username or not password:
         raise ConfigError("properties 'peer_api.username' and 'peer_api.password' must not be empty: the peers "
                           "authenticate every failsafe request with them")
     members = raw.get("peers", [])
     if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
         raise ConfigError("property 'peers' (from the consul-lock link) must be a list of {name, address}")
-    peers = tuple(Peer(name=_get(m, "name", str), address=_address(m, "address"), port=peer_port)
-                  for m in members if m.get("name") != instance_name)
+    peers = tuple(Peer(name=_get(m, "name", str, within="peers[]."), address=_address(m, "address", within="peers[]."),
+                       port=peer_port) for m in members if m.get("name") != instance_name)
+    domain = _get(raw, "consul_domain", str, "consul").strip(".")
+    if not DOMAIN_RE.fullmatch(domain):
+        raise ConfigError(f"property 'consul_domain' must be a DNS domain like consul or cf.internal (consul_agent's "
+                          f"consul.agent.domain), got {domain!r}")
     config = LockConfig(
         instance_name=instance_name,
         address=_address(raw, "address"),
-        consul_address=_address(raw, "consul_address"),
-        consul_port=_port(raw, "consul_port", 8500),
+        consul_address=_address(raw, "consul_agent_address"),
+        consul_port=_port(raw, "consul_agent_port", 8500),
         service_name=service,
-        consul_domain=_get(raw, "consul_domain", str, "consul").strip(".") or "consul",
+        consul_domain=domain,
         key_prefix=_get(raw, "key_prefix", str, "service"),
         check_interval_seconds=interval,
         drain_timeout_seconds=_number(raw, "drain_timeout_seconds", 10),

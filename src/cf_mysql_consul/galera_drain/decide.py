@@ -120,17 +120,21 @@ class DrainConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the property when a value cannot work."""
         if self.policy not in ("proceed", "fail"):
-            raise ValueError(f"galera_drain.max_wait_policy must be 'proceed' or 'fail', got {self.policy!r}")
+            raise ValueError(f"property 'galera_drain.max_wait_policy' must be proceed or fail, got {self.policy!r}")
         if self.poll_seconds < 1:
-            raise ValueError(f"galera_drain.poll_seconds must be at least 1, got {self.poll_seconds}")
-        if self.quiet_seconds < 0 or self.max_wait_seconds <= 0:
-            raise ValueError("galera_drain.quiet_seconds must be >= 0 and galera_drain.max_wait_seconds > 0")
+            raise ValueError(f"property 'galera_drain.poll_seconds' must be at least 1, got {self.poll_seconds}")
+        if self.max_wait_seconds <= 0:
+            raise ValueError(f"property 'galera_drain.max_wait_seconds' must be above 0, got {self.max_wait_seconds:g}")
+        if self.quiet_seconds < 0:
+            raise ValueError(f"property 'galera_drain.quiet_seconds' must be at least 0, got {self.quiet_seconds:g}")
         if self.max_load_wait_seconds < 0:
-            raise ValueError("galera_drain.max_load_wait_seconds must be >= 0")
+            raise ValueError(f"property 'galera_drain.max_load_wait_seconds' must be at least 0, got "
+                             f"{self.max_load_wait_seconds:g}")
         if self.quiet_seconds >= self.max_wait_seconds:
             raise ValueError(
-                f"galera_drain.quiet_seconds ({self.quiet_seconds:g}) must be below galera_drain.max_wait_seconds "
-                f"({self.max_wait_seconds:g}): the load could never be judged quiet in time")
+                f"property 'galera_drain.quiet_seconds' ({self.quiet_seconds:g}) must be below "
+                f"'galera_drain.max_wait_seconds' ({self.max_wait_seconds:g}): the load could never be judged quiet "
+                "in time")
 
 
 @dataclass(frozen=True, slots=True)
