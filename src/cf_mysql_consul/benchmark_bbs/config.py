@@ -11,11 +11,12 @@ interface at ``consul_dns``, or else ``database_addresses`` in order.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from cf_mysql_consul.configfile import read_mapping
 
 
 class ConfigError(ValueError):
@@ -141,13 +142,7 @@ def from_mapping(raw: dict[str, Any], *, within: str = "") -> BenchmarkConfig:
 
 def load_config(path: str | Path) -> BenchmarkConfig:
     """The errand's rendered ``config/benchmark-bbs.json``; ConfigError naming the property (``benchmark-bbs.*``)."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must hold a JSON object")
-    return from_mapping(raw, within="benchmark-bbs.")
+    return from_mapping(read_mapping(path, ConfigError), within="benchmark-bbs.")
 
 
 def scaled(config: BenchmarkConfig, **changes: Any) -> BenchmarkConfig:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cf_mysql_consul.configfile import read_mapping
 from cf_mysql_consul.consul_lock.failsafe import Peer
 from cf_mysql_consul.consul_lock.timing import Margins, Timing, TimingError, check
 
@@ -204,10 +203,4 @@ def parse_config(raw: object) -> tuple[LockConfig, Margins]:
 
 def load_config(path: str | Path) -> tuple[LockConfig, Margins]:
     """Read ``path`` (JSON or YAML) and validate it; raise ``ConfigError`` on any problem."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid JSON/YAML: {exc}") from exc
-    return parse_config(raw)
+    return parse_config(read_mapping(path, ConfigError))

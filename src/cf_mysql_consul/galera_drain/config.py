@@ -7,11 +7,11 @@ property (``galera_drain.*``) an operator sets; :func:`property_name` maps a ren
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cf_mysql_consul.configfile import read_mapping
 from cf_mysql_consul.galera_drain.cluster import Peer, ProxyApiTarget
 from cf_mysql_consul.galera_drain.decide import DrainConfig, PostStartConfig
 from cf_mysql_consul.galera_drain.node import MySQLTarget
@@ -191,11 +191,5 @@ def parse_config(raw: dict[str, Any]) -> JobConfig:
 
 
 def load_config(path: str | Path) -> JobConfig:
-    """Read and parse the rendered config file."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return parse_config(raw)
+    """Read and parse the rendered config file; raise ``ConfigError`` on any problem."""
+    return parse_config(read_mapping(path, ConfigError))

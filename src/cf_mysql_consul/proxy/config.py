@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cf_mysql_consul.configfile import read_mapping
 
 HEALTH_STRATEGIES = ("galera-healthcheck", "sql")
 BPM_KILL_AFTER_SECONDS = 20
@@ -202,12 +202,4 @@ def parse_config(raw: object) -> ProxyConfig:
 
 def load_config(path: str | Path) -> ProxyConfig:
     """Read ``path`` (JSON or YAML) and validate it; raise ``ConfigError`` on any problem."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid JSON/YAML: {exc}") from exc
-    return parse_config(raw)
+    return parse_config(read_mapping(path, ConfigError))
