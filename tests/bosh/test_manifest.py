@@ -137,3 +137,34 @@ def test_default_manifest_healthchecks_agree_with_the_proxies_on_donors() -> Non
     nodes = {bool(i.job("mysql").properties["cf_mysql"]["mysql"].get("available_when_donor"))
              for i in dep.with_job("mysql")}
     assert proxies == nodes == {True}
+
+
+def deployable() -> dict[str, Any]:
+    doc = base()
+    doc["stemcells"] = [{"alias": "default", "os": "ubuntu-jammy", "version": "latest"}]
+    for group in doc["instance_groups"]:
+        group.update(azs=["z1"], vm_type="default", stemcell="default")
+    return doc
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (lambda d: d["instance_groups"][0].update(instances="two"), "'instances' must be a whole number, got 'two'"),
+    (lambda d: d["instance_groups"][0].update(instances=True), "'instances' must be a whole number"),
+    (lambda d: d["instance_groups"][0].update(networks="n"), "'networks' must be a list"),
+    (lambda d: d["instance_groups"][0]["networks"][0].update(static_ips="127.0.9.1"), "'static_ips' of network"),
+    (lambda d: d["instance_groups"][0].update(jobs={"j": {}}), "'jobs' must be a list"),
+    (lambda d: d["instance_groups"][0]["jobs"][0].update(properties=[1]), "properties of job 'j' must be a map"),
+    (lambda d: d["instance_groups"][0].pop("jobs"), "instance group 'a': 'jobs' is required"),
+    (lambda d: d["instance_groups"].append("x"), "instance_groups: every entry is a map"),
+    (lambda d: d["instance_groups"][0].update(name=["a"]), "every instance group needs a name (a string)"),
+    (lambda d: d.update(instance_groups={"a": {}}), "'instance_groups' must be a list"),
+    (lambda d: d.update(releases="r"), "'releases' must be a list"),
+    (lambda d: d.update(stemcells=[1]), "stemcells: every entry is a map"),
+    (lambda d: d.update(update="fast"), "'update' must be a map"),
+])
+def test_deploy_problems_name_a_field_of_any_wrong_type_and_never_raise(edit: Any, says: str) -> None:
+    assert deploy_problems(deployable(), release="r") == []
+    doc = deployable()
+    edit(doc)
+    problems = deploy_problems(doc, release="r")
+    assert any(says in p for p in problems), problems

@@ -12,6 +12,7 @@ from cf_mysql_consul_tools.bosh.variables import (
     VariablesError,
     VarsStore,
     definitions,
+    given_values,
     interpolate,
     parse_var_flags,
     resolve,
@@ -76,3 +77,17 @@ def test_malformed_definitions_and_flags_are_named() -> None:
     assert parse_var_flags(["a=b=c"]) == {"a": "b=c"}
     with pytest.raises(VariablesError, match="--var takes NAME=VALUE"):
         parse_var_flags(["novalue"])
+
+
+def test_given_values_read_flags_as_yaml_and_let_them_win_over_later_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yml", tmp_path / "b.yml"
+    first.write_text("port: 1\nname: first\nkeep: yes-a\n")
+    second.write_text("port: 2\nname: second\n")
+    values = given_values(["port=3306", "text=a: b: c"], [first, second])
+    assert values == {"port": 3306, "name": "second", "keep": "yes-a", "text": "a: b: c"}
+    for content, message in (("- a\n", "a vars file is a YAML map"), ("a: [\n", "is not valid YAML: line 2")):
+        first.write_text(content)
+        with pytest.raises(VariablesError, match=message):
+            given_values([], [first])
+    with pytest.raises(VariablesError, match="does not exist"):
+        given_values([], [tmp_path / "missing.yml"])

@@ -330,7 +330,7 @@ def test_missing_template_file_is_named(tmp_path: Path) -> None:
 
 
 def test_missing_spec_is_named(tmp_path: Path) -> None:
-    with pytest.raises(RenderError, match=r"job spec not found: .*nojob/spec"):
+    with pytest.raises(RenderError, match=r"job spec .*nojob/spec does not exist"):
         render_job(tmp_path / "nojob", instance=INSTANCE, properties={}, out_dir=tmp_path / "out")
 
 

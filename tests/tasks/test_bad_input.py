@@ -56,7 +56,7 @@ faults: [{id: k, at: {inserted: 10}, action: kill, target: active_proxy}]
     (["experiment.compare", "--run", "/nonexistent"], "/nonexistent: no such run directory"),
     (["no.such-task"], "No idea what 'no.such-task' is!; see ./inv --list"),
     (["bosh.deploy", "--dry-run", "-o", "no-such-ops"], "--ops: no ops file 'no-such-ops'"),
-    (["bosh.deploy", "--dry-run", "--var", "novalue"], "--var takes KEY=VALUE, got 'novalue'"),
+    (["bosh.deploy", "--dry-run", "--var", "novalue"], "--var takes NAME=VALUE, got 'novalue'"),
     (["bench.lock", "--faults", "meteor"], "--faults: unknown fault 'meteor'"),
     (["bench.failover", "--galera-options", "evs.suspect_timeout"], "is not NAME=VALUE"),
     (["lab.logs", "mysql/0", "--lines", "0"], "--lines must be at least 1, got 0"),

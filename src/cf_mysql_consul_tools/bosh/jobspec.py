@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-import yaml
+from cf_mysql_consul_tools.yamlfile import read_yaml
 
 
 class RenderError(Exception):
@@ -78,16 +78,7 @@ def load_job_spec(job_dir: Path) -> JobSpec:
     wrong shape (no ``name``, ``templates`` not a map of strings, a link without ``name``...).
     """
     spec_path = Path(job_dir) / "spec"
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RenderError(f"job spec not found: {spec_path}") from None
-    except OSError as exc:
-        raise RenderError(f"cannot read job spec {spec_path}: {exc}") from exc
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RenderError(f"job spec {spec_path} is not valid YAML: {exc}") from exc
+    doc = read_yaml(spec_path, "job spec", RenderError)
     if not isinstance(doc, dict):
         raise RenderError(f"job spec {spec_path}: expected a YAML map at the top level")
     return parse_job_spec(doc, spec_path)

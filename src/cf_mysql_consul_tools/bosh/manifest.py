@@ -17,8 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cf_mysql_consul_tools import yamlfile
 from cf_mysql_consul_tools.bosh.ops import Operation, apply_ops, load_ops_file
 from cf_mysql_consul_tools.bosh.variables import VarsStore, resolve
 
@@ -29,13 +28,18 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class JobRef:
-    """One job of an instance group, as the manifest lists it (``consumes``/``provides`` as written)."""
+    """One job of an instance group, as the manifest lists it (``consumes``/``provides`` as written).
+
+    ``shared_properties``: the job has no ``properties`` of its own and sees the instance group's
+    (over the manifest's), which every job of the group shares.
+    """
 
     name: str
     release: str
     properties: dict[str, Any]
     consumes: dict[str, Any] = field(default_factory=dict)
     provides: dict[str, Any] = field(default_factory=dict)
+    shared_properties: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +239,8 @@ def _jobs(group: dict[str, Any], where: str, releases: set[str] | None,
         properties = _map(own, job_where, "properties") if "properties" in entry else shared
         jobs.append(JobRef(name=name, release=release, properties=properties,
                            consumes=_map(entry.get("consumes"), job_where, "consumes"),
-                           provides=_map(entry.get("provides"), job_where, "provides")))
+                           provides=_map(entry.get("provides"), job_where, "provides"),
+                           shared_properties="properties" not in entry))
     return tuple(jobs)
 
 
@@ -295,12 +300,7 @@ def parse(raw: Any, source: Path) -> Deployment:
 
 def read_yaml(path: Path, what: str = "manifest") -> Any:
     """A YAML file's data; ManifestError naming the file when it is missing or not YAML."""
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ManifestError(f"{what} {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{what} {path} is not valid YAML: {exc}") from None
+    return yamlfile.read_yaml(path, what, ManifestError)
 
 
 def interpolate(manifest: Path | dict[str, Any], ops: Sequence[Path | Operation] = (), *,
@@ -324,51 +324,82 @@ def load(manifest: Path, ops: Sequence[Path | Operation] = (), *, given: Mapping
     return parse(interpolate(manifest, ops, given=given, store=store), manifest)
 
 
+def _entries(doc: Mapping[str, Any], key: str, problems: list[str], what: str) -> list[dict[str, Any]]:
+    """The maps listed under ``key``; a problem for a value that is not a list, or an entry that is not a map."""
+    raw = doc.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(f"'{key}' must be a list of {what}, got {raw!r}")
+        return []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            problems.append(f"{key}: every entry is a map of {what}, got {entry!r}")
+    return [e for e in raw if isinstance(e, dict)]
+
+
+def _group_problems(group: dict[str, Any], aliases: set[str], releases: set[str]) -> list[str]:
+    where = f"instance group '{group['name']}'"
+    problems = [f"{where}: '{key}' is required" for key in ("instances", "azs", "vm_type", "stemcell", "networks",
+                                                              "jobs") if key not in group]
+    count = group.get("instances")
+    if "instances" in group and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        problems.append(f"{where}: 'instances' must be a whole number, got {count!r}")
+        count = None
+    if "stemcell" in group and str(group.get("stemcell")) not in aliases:
+        problems.append(f"{where}: stemcell alias {group.get('stemcell')!r} is not under stemcells")
+    for net in _entries(group, "networks", problems, "{name, static_ips}"):
+        ips = net.get("static_ips") or []
+        if not isinstance(ips, list):
+            problems.append(f"{where}: 'static_ips' of network {net.get('name')!r} must be a list of addresses")
+        elif ips and isinstance(count, int) and len(ips) < count:
+            problems.append(f"{where}: {count} instances but {len(ips)} static_ips")
+    jobs = _entries(group, "jobs", problems, "{name, release, properties}")
+    names = [j.get("name") for j in jobs]
+    if len(names) != len(set(map(str, names))):
+        problems.append(f"{where}: a job is listed twice")
+    for job in jobs:
+        if not job.get("name") or not job.get("release"):
+            problems.append(f"{where}: job entry {job!r} needs name and release")
+        elif str(job["release"]) not in releases:
+            problems.append(f"{where}: job '{job['name']}' uses release '{job['release']}', which is not under "
+                            "releases")
+        elif job.get("properties") is not None and not isinstance(job["properties"], dict):
+            problems.append(f"{where}: the properties of job '{job['name']}' must be a map")
+    return problems
+
+
 def deploy_problems(doc: Any, *, release: str) -> list[str]:
-    """What ``bosh deploy`` would reject in an interpolated manifest (v2 shape), ``release`` listed."""
+    """What ``bosh deploy`` would reject in an interpolated manifest (v2 shape), ``release`` listed.
+
+    Never raises: a value of the wrong type anywhere is one more problem, naming the field.
+    """
     if not isinstance(doc, dict):
-        return ["a manifest is a YAML map"]
+        return [f"a manifest is a YAML map with name, releases, stemcells, update and instance_groups, got {doc!r}"]
     problems = [f"'{k}' is required" for k in ("name", "releases", "stemcells", "update", "instance_groups")
                 if not doc.get(k)]
-    releases = {r.get("name") for r in doc.get("releases") or [] if isinstance(r, dict)}
-    if release not in releases:
+    release_entries = _entries(doc, "releases", problems, "{name, version}")
+    releases = {str(r.get("name")) for r in release_entries}
+    if "releases" in doc and release not in releases:
         problems.append(f"releases: must list {release}")
-    for r in doc.get("releases") or []:
-        if not isinstance(r, dict) or not r.get("name") or "version" not in r:
+    for r in release_entries:
+        if not r.get("name") or "version" not in r:
             problems.append(f"releases: entry {r!r} needs name and version")
-    aliases = {s.get("alias") for s in doc.get("stemcells") or [] if isinstance(s, dict)}
-    update = doc.get("update") or {}
-    for key in ("canaries", "max_in_flight", "canary_watch_time", "update_watch_time"):
-        if key not in update:
-            problems.append(f"update: '{key}' is required")
+    aliases = {str(s.get("alias")) for s in _entries(doc, "stemcells", problems, "{alias, os, version}")}
+    update = doc.get("update")
+    if isinstance(update, dict):
+        problems += [f"update: '{key}' is required" for key in ("canaries", "max_in_flight", "canary_watch_time",
+                                                                 "update_watch_time") if key not in update]
+    elif update is not None:
+        problems.append(f"'update' must be a map (canaries, max_in_flight, watch times), got {update!r}")
     seen: set[str] = set()
-    for group in doc.get("instance_groups") or []:
-        name = group.get("name") if isinstance(group, dict) else None
-        if not name:
-            problems.append(f"instance_groups: entry without a name: {group!r}")
+    for group in _entries(doc, "instance_groups", problems, "{name, instances, jobs, ...}"):
+        name = group.get("name")
+        if not name or not isinstance(name, str):
+            problems.append(f"instance_groups: every instance group needs a name (a string), got {group!r}")
             continue
-        if name in seen:
+        if str(name) in seen:
             problems.append(f"instance group '{name}' is defined twice")
-        seen.add(name)
-        where = f"instance group '{name}'"
-        for key in ("instances", "azs", "vm_type", "stemcell", "networks", "jobs"):
-            if key not in group:
-                problems.append(f"{where}: '{key}' is required")
-        if not isinstance(group.get("instances"), int):
-            problems.append(f"{where}: 'instances' must be an integer")
-        if group.get("stemcell") not in aliases:
-            problems.append(f"{where}: stemcell alias {group.get('stemcell')!r} is not under stemcells")
-        for net in group.get("networks") or []:
-            ips = net.get("static_ips") or [] if isinstance(net, dict) else []
-            if ips and len(ips) < int(group.get("instances") or 0):
-                problems.append(f"{where}: {group.get('instances')} instances but {len(ips)} static_ips")
-        jobs = [j.get("name") for j in group.get("jobs") or [] if isinstance(j, dict)]
-        if len(jobs) != len(set(jobs)):
-            problems.append(f"{where}: a job is listed twice")
-        for job in group.get("jobs") or []:
-            if not isinstance(job, dict) or not job.get("name") or not job.get("release"):
-                problems.append(f"{where}: job entry {job!r} needs name and release")
-            elif job["release"] not in releases:
-                problems.append(f"{where}: job '{job['name']}' uses release '{job['release']}', "
-                                "which is not under releases")
+        seen.add(str(name))
+        problems += _group_problems(group, aliases, releases)
     return problems

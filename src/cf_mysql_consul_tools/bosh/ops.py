@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import yaml
+from cf_mysql_consul_tools.yamlfile import read_yaml
 
 
 class OpsError(ValueError):
@@ -527,13 +527,7 @@ def _parse_op(definition: Any, index: int, source: str) -> Operation:
 
 def load_ops_file(path: Path) -> list[Operation]:
     """The operations of an ops file; OpsError naming the file when it is missing, not YAML or invalid."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise OpsError(f"ops file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise OpsError(f"ops file {path} is not valid YAML: {exc}") from None
-    return parse_ops(data, source=str(path))
+    return parse_ops(read_yaml(path, "ops file", OpsError), source=str(path))
 
 
 def apply_ops(doc: Any, ops: Iterable[Operation]) -> Any:

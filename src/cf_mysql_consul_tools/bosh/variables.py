@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from cf_mysql_consul_tools.bosh.ops import KeyToken, OpsError, Pointer, find
+from cf_mysql_consul_tools.yamlfile import read_yaml
 
 VAR_RE = re.compile(r"\(\((!?[-.\w]+)\)\)")
 PASSWORD_ALPHABET = string.ascii_lowercase + string.digits
@@ -141,10 +142,7 @@ class VarsStore:
             if must_exist:
                 raise VariablesError(f"vars store {path} does not exist")
             return cls(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise VariablesError(f"vars store {path} is not valid YAML: {exc}") from None
+        data = read_yaml(path, "vars store", VariablesError)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -198,7 +196,7 @@ def resolve(manifest: Any, *, given: Mapping[str, Any] | None = None, store: Var
 
 
 def parse_var_flags(pairs: list[str]) -> dict[str, str]:
-    """``--var NAME=VALUE`` arguments as a map; VariablesError naming a malformed one."""
+    """``--var NAME=VALUE`` arguments as a map of the texts; VariablesError naming a malformed one."""
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -206,3 +204,24 @@ def parse_var_flags(pairs: list[str]) -> dict[str, str]:
             raise VariablesError(f"--var takes NAME=VALUE, got {pair!r}")
         out[name] = value
     return out
+
+
+def given_values(var_flags: list[str], vars_files: list[Path]) -> dict[str, Any]:
+    """The values ``bosh int -v NAME=VALUE... -l FILE...`` gives: each ``-v`` value read as YAML (``-v n=3``
+    is the number 3) and winning over the files, a later file winning over an earlier one.
+
+    VariablesError naming a malformed flag, or a vars file that is missing or not a YAML map.
+    """
+    values: dict[str, Any] = {}
+    for path in vars_files:
+        data = read_yaml(path, "vars file", VariablesError)
+        if not isinstance(data, dict):
+            raise VariablesError(f"vars file {path}: a vars file is a YAML map of variable names to values, "
+                                 f"got {type(data).__name__}")
+        values.update(data)
+    for name, text in parse_var_flags(var_flags).items():
+        try:
+            values[name] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            values[name] = text
+    return values

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cf_mysql_consul_tools.bosh.ops import Operation, OpsError, parse_ops
+from cf_mysql_consul_tools.yamlfile import read_yaml
 
 DEFINITIONS = Path(__file__).parent / "definitions"
 ACTIONS = ("kill", "start", "stop", "pause", "resume", "rolling_deploy", "partition", "heal")
@@ -184,13 +183,7 @@ def load(name_or_path: str | Path) -> Experiment:
         path = DEFINITIONS / f"{name_or_path}.yml"
     if not path.exists():
         raise SpecError(f"no experiment {name_or_path!r}; known: {', '.join(names())}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path} is not valid YAML: {exc}") from None
-    except OSError as exc:
-        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
-    return parse(raw, path)
+    return parse(read_yaml(path, "experiment definition", SpecError), path)
 
 
 def names() -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from invoke.context import Context
 
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.bosh.variables import parse_var_flags
 from cf_mysql_consul_tools.release.boshcli import BoshCli
 from cf_mysql_consul_tools.tasks.cli import UsageError, task
 
@@ -35,19 +36,9 @@ def ops_path(name: str) -> Path:
     return candidate
 
 
-def _vars(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--var takes KEY=VALUE, got {pair!r}")
-        out[key] = value
-    return out
-
-
 @task(iterable=["ops", "var", "vars_file"], help={
     "environment": "bosh environment alias", "deployment": "deployment name",
-    "ops": "ops file name under manifests/operations, or a path (repeatable)", "var": "KEY=VALUE (repeatable)",
+    "ops": "ops file name under manifests/operations, or a path (repeatable)", "var": "NAME=VALUE (repeatable)",
     "vars_file": "YAML vars file (repeatable)", "manifest": "deployment manifest",
     "recreate": "recreate every VM", "dry_run": DRY_RUN_HELP,
     "non_interactive": "deploy without showing bosh's diff and asking first (bosh -n)"})
@@ -60,8 +51,8 @@ def deploy(c: Context, environment: str = "vbox", deployment: str = "cf-mysql-co
                          "before it deploys, and nobody could answer")
     cli = BoshCli(environment=environment, deployment=deployment, non_interactive=non_interactive)
     cmd = cli.deploy(Path(manifest) if manifest else MANIFEST, [ops_path(o) for o in ops or []],
-                     vars=_vars(var or []), vars_files=[Path(v) for v in vars_file or []], vars_store=VARS_STORE,
-                     recreate=recreate)
+                     vars=parse_var_flags(var or []), vars_files=[Path(v) for v in vars_file or []],
+                     vars_store=VARS_STORE, recreate=recreate)
     cli.run([cmd], dry_run=dry_run)
 
 
