@@ -193,3 +193,16 @@ def test_broken_ops_file_is_named(release: Path, pristine: Path) -> None:
     ops.write_text("- type: replace\n  path: /instance_groups/name=no-such-group/instances\n  value: 3\n")
     new = _new_findings(release, pristine, render=False) + lint_release(release).errors
     assert any(f.path == "manifests/operations/broken.yml" and "no-such-group" in f.message for f in new)
+
+
+def test_an_ops_file_with_values_a_job_would_refuse_is_named(release: Path, pristine: Path) -> None:
+    """The release's own ops files go through every job's start check and the property checks too."""
+    ops = release / "manifests" / "operations" / "bad-values.yml"
+    ops.parent.mkdir()
+    lock = "/instance_groups/name=proxy/jobs/name=consul-lock/properties"
+    ops.write_text(yaml.safe_dump([{"type": "replace", "path": f"{lock}/lock_delay_seconds?", "value": 1},
+                                   {"type": "replace", "path": f"{lock}/lease_secs?", "value": 1}]))
+    new = _new_findings(release, pristine, render=True)
+    mine = [f.message for f in new if f.path == "manifests/operations/bad-values.yml"]
+    assert any("the job would refuse to start: property 'lock_delay_seconds' (1)" in m for m in mine), new
+    assert any("unknown property 'lease_secs' (did you mean 'lease_seconds'?)" in m for m in mine), new

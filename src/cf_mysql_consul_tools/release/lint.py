@@ -11,7 +11,10 @@ equals its name, ``packaging`` exists, every ``files`` glob matches a file under
 recorded size and digest. Manifests (``manifests/*.yml``, alone and with each ops file under
 ``manifests/operations/``): the ops apply, the structure is what ``bosh deploy`` needs, every
 job of this release exists, and every template of every job renders for every instance (real
-Ruby ERB, BOSH-style links); the processes of the rendered ``bpm.yml`` match the monit shim.
+Ruby ERB, BOSH-style links); each rendered config passes the job's own start check; no job is
+given a property it does not declare, and values outside their plausible range are noted; the
+processes of the rendered ``bpm.yml`` match the monit shim (:mod:`.lint_manifests`, which also
+lints an operator's own deployment).
 
 Every finding names a file, relative to the release directory.
 """

@@ -14,6 +14,7 @@ import yaml
 
 from cf_mysql_consul_tools.bosh.jobspec import JobSpec, load_job_spec
 from cf_mysql_consul_tools.bosh.releases import REPO_ROOT
+from cf_mysql_consul_tools.release.property_checks import PLAUSIBLE, Plausible
 
 DOC_PATH = REPO_ROOT / "docs" / "properties.md"
 
@@ -28,6 +29,14 @@ def _default(decl: dict[str, Any]) -> str:
     return "`" + json.dumps(decl["default"]).replace("|", "\\|") + "`"
 
 
+def _plausible(rule: Plausible | None) -> str:
+    if rule is None:
+        return ""
+    unit = f" {rule.unit}" if rule.unit else ""
+    return " " + _cell(f"*Plausible: {rule.low:g}-{rule.high:g}{unit} ({rule.why}); `release.lint` notes a value "
+                       "outside.*")
+
+
 def _links(spec: JobSpec) -> str:
     parts = [f"provides `{p['name']}` ({p['type']}: {', '.join(p['properties']) or 'no properties'})"
              for p in spec.provides]
@@ -39,7 +48,8 @@ def render_properties_doc(release_dir: Path = REPO_ROOT) -> str:
     """The Markdown for every job under ``release_dir/jobs`` (sorted by job, then property)."""
     lines = ["# Job properties", "",
              "Generated from the job specs by `./inv release.docs`; do not edit by hand (a test compares).",
-             "*(required)* means the spec has no default: the manifest must set it.", ""]
+             "*(required)* means the spec has no default: the manifest must set it. Every value is checked by the",
+             "job's own config check when it starts, and by `./inv release.lint` before a deploy.", ""]
     jobs_dir = release_dir / "jobs"
     specs = [load_job_spec(d) for d in sorted(jobs_dir.iterdir()) if (d / "spec").is_file()]
     for spec in specs:
@@ -56,7 +66,8 @@ def render_properties_doc(release_dir: Path = REPO_ROOT) -> str:
         lines += ["| property | default | description |", "|---|---|---|"]
         for name in sorted(spec.properties):
             decl = spec.properties[name]
-            lines.append(f"| `{name}` | {_default(decl)} | {_cell(decl['description'])} |")
+            plausible = _plausible(PLAUSIBLE.get(spec.name, {}).get(name))
+            lines.append(f"| `{name}` | {_default(decl)} | {_cell(decl['description'])}{plausible} |")
         lines.append("")
     return "\n".join(lines)
 
