@@ -83,6 +83,8 @@ def test_the_consul_leader_is_named_and_losing_it_elects_another(healthy_lab: La
     print(f"Consul leader {leader} SIGKILLed: {new} leads {time.monotonic() - t0:.2f} s later")
     lab.start(leader)
     lab.wait_consul_member(lab.instance(leader).slug, "alive", via=new, timeout=60)
+    # Autopilot makes the restarted server a voter again (after its stabilisation time): lab.up waits for it.
+    wait_until(lab.consul_voting, timeout=60, what=f"{leader} to vote in Raft again")
 
 
 def test_an_experiment_partitions_and_heals_through_its_fault_runner(healthy_lab: Lab) -> None:

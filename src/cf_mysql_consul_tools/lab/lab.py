@@ -38,7 +38,14 @@ from cf_mysql_consul_tools.lab import processes as procs
 from cf_mysql_consul_tools.lab.manifest import load_lab_deployment
 from cf_mysql_consul_tools.lab.partitions import Cut, LabNetwork, PartitionError
 from cf_mysql_consul_tools.lab.processes import ProcessRecord, ProcessSpec, ProcessTable
-from cf_mysql_consul_tools.lab.standins import STAND_INS, JobContext, MySQLStandIn, check_binaries, grastate
+from cf_mysql_consul_tools.lab.standins import (
+    STAND_INS,
+    JobContext,
+    MySQLStandIn,
+    check_binaries,
+    consul_agent_mode,
+    grastate,
+)
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
 CONSUL_LEADER = "consul-leader"  # stands for the Consul Raft leader's instance where instances are named
@@ -178,6 +185,8 @@ class Lab:
                 self.start(inst.name, wait_consul=False)
             for inst in self.deployment.with_job("consul_agent"):
                 self.wait_consul_agent(inst.name)
+            if self.deployment.with_job("consul_agent"):
+                wait_until(self.consul_voting, timeout=60, what="every Consul server to vote in Raft")
             mysql = self.deployment.with_job("mysql")
             if mysql:
                 members = len(mysql) + len(self.deployment.with_job("arbitrator"))
@@ -537,6 +546,20 @@ class Lab:
         url = self.consul_url(name)
         wait_until(lambda: requests.get(f"{url}/v1/status/leader", timeout=2).json(), timeout=timeout,
                    what=f"the Consul agent on {name} to see a leader")
+
+    def consul_voting(self) -> bool:
+        """Every Consul server instance votes in Raft and there is a leader. A restarted server rejoins as
+        a non-voter and autopilot promotes it ~10 s later: losing the leader before that leaves no quorum."""
+        servers = {i.address for i in self.deployment.with_job("consul_agent") if consul_agent_mode(i) == "server"}
+        for inst in self.deployment.with_job("consul_agent"):
+            try:
+                reply = requests.get(f"{self.consul_url(inst.name)}/v1/operator/raft/configuration", timeout=1)
+                listed = reply.json().get("Servers", [])
+            except (requests.RequestException, ValueError, AttributeError):
+                continue
+            voters = {str(s.get("Address", "")).rsplit(":", 1)[0] for s in listed if s.get("Voter")}
+            return voters == servers and any(s.get("Leader") for s in listed)
+        return False
 
     def consul_members(self, via: str) -> dict[str, str]:
         """Consul node name -> serf status (alive, failed, left) as the agent on ``via`` sees it."""

@@ -339,7 +339,7 @@ class ConsulAgentStandIn:
         if not CONSUL_BIN.exists():
             raise RuntimeError(f"{CONSUL_BIN} is missing; run ./inv (its bootstrap installs Consul 1.8.7)")
         servers = [i.address for i in ctx.deployment.with_job("consul_agent")
-                   if _agent_mode(i) == "server"]
+                   if consul_agent_mode(i) == "server"]
         server = ctx.prop("consul.agent.mode", "client") == "server"
         config: dict[str, Any] = {
             "datacenter": ctx.prop("consul.agent.datacenter", "dc1"),
@@ -373,7 +373,8 @@ class ConsulAgentStandIn:
                             args=("agent", f"-config-dir={self.CONFIG_DIR}"))]
 
 
-def _agent_mode(instance: Instance) -> str:
+def consul_agent_mode(instance: Instance) -> str:
+    """``server`` or ``client``: the instance's consul_agent job's ``consul.agent.mode``."""
     job = instance.job("consul_agent")
     mode = ((job.properties.get("consul") or {}).get("agent") or {}).get("mode") if job else None
     return str(mode or "client")
