@@ -29,6 +29,7 @@ import requests
 from cf_mysql_consul.proxy.client import ApiError, ApiGone, ProxyClient, ProxyEndpoint
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab import lock_checks as lc
+from cf_mysql_consul_tools.lab import processes as procs
 from cf_mysql_consul_tools.lab.lab import Lab
 from cf_mysql_consul_tools.lab.standins import CONSUL_BIN
 from cf_mysql_consul_tools.lab.waiting import wait_until
@@ -68,13 +69,16 @@ class Stock:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
+        """Start ``consul lock`` on instance ``name`` (in its cgroup, so that partitions reach it)."""
         inst = self.lab.instance(name)
         api = access.proxy_endpoint(self.lab.deployment, name)
         child = [sys.executable, "-m", "cf_mysql_consul_tools.benchmarks.lock", "child", "--api", api.api_url,
                  "--user", api.username, "--password", api.password]
+        argv = [str(CONSUL_BIN), "lock", f"-http-addr=http://{inst.address}:8500", f"-name=stock {name}",
+                STOCK_PREFIX, *child]
         self.procs[name] = subprocess.Popen(
-            [str(CONSUL_BIN), "lock", f"-http-addr=http://{inst.address}:8500", f"-name=stock {name}",
-             STOCK_PREFIX, *child], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            procs.in_instance(self.lab.instance_dir(inst), argv, self.lab.network.cgroup(inst)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def setup(self) -> None:
         for name in lc.proxies(self.lab):
@@ -105,7 +109,9 @@ class Stock:
         self.procs.clear()
 
 
-def _restore(lab: Lab, stock: Stock | None) -> None:
+def restore(lab: Lab, stock: Stock | None) -> None:
+    """Bring back what a fault stopped or paused and wait for a ready tier (with ``stock``: its processes
+    started again, one proxy serving)."""
     if stock is not None:
         stock.teardown()
     for inst in lab.deployment.instances:
@@ -164,7 +170,7 @@ def measure(lab: Lab, system: str, fault: str, stock: Stock | None, timeout: flo
         lab.stop(old, "proxy")
         if stock is None:
             lab.stop(old, "consul-lock")
-    _restore(lab, stock)
+    restore(lab, stock)
     return Run(system, fault, seconds, overlap)
 
 
@@ -172,7 +178,7 @@ def run_bench(lab: Lab, *, runs: int, stock_runs: int, faults: tuple[str, ...] =
               log: Any = print) -> list[Run]:
     """Measure ours (``runs`` per fault) and stock consul lock (``stock_runs`` per fault)."""
     results: list[Run] = []
-    _restore(lab, None)
+    restore(lab, None)
     for fault in faults:
         for n in range(runs):
             results.append(measure(lab, "consul-lock", fault, None, timeout=60))
@@ -188,7 +194,7 @@ def run_bench(lab: Lab, *, runs: int, stock_runs: int, faults: tuple[str, ...] =
                     log(f"stock {fault} #{n + 1}: {results[-1].seconds}")
         finally:
             stock.teardown()
-            _restore(lab, None)
+            restore(lab, None)
     return results
 
 

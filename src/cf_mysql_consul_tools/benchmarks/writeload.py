@@ -1,10 +1,13 @@
 """A steady write load through the lab's proxies, remembering every acknowledged write.
 
 Each writer thread INSERTs one row per transaction (autocommit) through whichever proxy
-serves, reconnecting on any error; an INSERT counts as acknowledged only when the server's
-OK arrived, and its id is kept, so afterwards every acknowledged row can be looked up on
-every node. ``TrafficKeeper`` stands in for the consul-lock job when the manifest has none:
-it enables traffic on one live proxy whenever none serves (never two at once).
+serves, keeping its connection and reconnecting only on an error; an INSERT counts as
+acknowledged only when the server's OK arrived, and its id, time and target are kept, so
+afterwards every acknowledged row can be looked up on every node. The targets are fixed
+addresses, or a function asked again before each reconnect (a client that follows
+``mysql.service.consul`` through Consul DNS). ``TrafficKeeper`` stands in for the consul-lock
+job when the manifest has none: it enables traffic on one live proxy whenever none serves
+(never two at once).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +33,7 @@ class LoadResult:
     """What the load saw: acknowledged ids, errors by kind, and when errors happened."""
 
     acked: list[int] = field(default_factory=list)
+    ack_log: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, target) of each ``acked``
     errors: Counter[str] = field(default_factory=Counter)
     error_times: list[float] = field(default_factory=list)
     attempts: int = 0
@@ -41,10 +46,13 @@ class LoadResult:
 
 
 class WriteLoad:
-    """``writers`` threads inserting at most ``rate`` rows/s in total through the proxies."""
+    """``writers`` threads inserting at most ``rate`` rows/s in total through the proxies (or ``targets``:
+    addresses, or a function that returns them, asked before each connect); ``timeout`` bounds each
+    connect, read and write."""
 
     def __init__(self, lab: Lab, *, writers: int = 4, rate: float = 200.0, payload_bytes: int = 200,
-                 table: str | None = None, targets: list[str] | None = None) -> None:
+                 table: str | None = None, targets: list[str] | Callable[[], list[str]] | None = None,
+                 timeout: float = 10.0) -> None:
         self.lab = lab
         self.writers = writers
         self.rate = rate
@@ -53,6 +61,7 @@ class WriteLoad:
         self.user, self.password = access.mysql_admin(lab.deployment)
         self.targets = targets or [i.address for i in lab.deployment.with_job("proxy")] or \
             [i.address for i in lab.deployment.with_job("mysql")]
+        self.timeout = timeout
         self.result = LoadResult()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -66,15 +75,16 @@ class WriteLoad:
             cur.execute(f"CREATE TABLE IF NOT EXISTS drainload.{self.table} (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
                         " writer INT NOT NULL, payload VARCHAR(4096) NOT NULL)")
 
-    def _connect(self) -> pymysql.Connection[Any]:
+    def _connect(self) -> tuple[pymysql.Connection[Any], str]:
         last: Exception | None = None
-        for host in self.targets:
+        for host in self.targets() if callable(self.targets) else self.targets:
             try:
                 conn = pymysql.connect(host=host, port=3306, user=self.user, password=self.password, autocommit=True,
-                                       connect_timeout=2, read_timeout=10, write_timeout=10)
+                                       connect_timeout=min(2.0, self.timeout), read_timeout=self.timeout,
+                                       write_timeout=self.timeout)
                 with conn.cursor() as cur:
                     cur.execute("SELECT 1")
-                return conn
+                return conn, host
             except pymysql.MySQLError as exc:
                 last = exc
         raise last or pymysql.OperationalError("no target")
@@ -88,6 +98,7 @@ class WriteLoad:
     def _writer(self, n: int) -> None:
         interval = self.writers / self.rate if self.rate > 0 else 0.0
         conn: pymysql.Connection[Any] | None = None
+        host = ""
         next_at = time.monotonic()
         while not self._stop.is_set():
             if interval:
@@ -99,13 +110,14 @@ class WriteLoad:
                 self.result.attempts += 1
             try:
                 if conn is None:
-                    conn = self._connect()
+                    conn, host = self._connect()
                 with conn.cursor() as cur:
                     cur.execute(f"INSERT INTO drainload.{self.table} (writer, payload) VALUES (%s, %s)",
                                 (n, self.payload))
                     new_id = int(cur.lastrowid)
                 with self._lock:
                     self.result.acked.append(new_id)
+                    self.result.ack_log.append((time.monotonic(), host))
             except (pymysql.MySQLError, OSError) as exc:
                 self._error(exc)
                 if conn is not None:
@@ -134,11 +146,15 @@ class WriteLoad:
         return self.result
 
     def missing_on(self, node: str) -> list[int]:
-        """Acknowledged ids that node ``node`` does not have."""
-        with self.lab.mysql(node) as conn, conn.cursor() as cur:
+        """Ids acknowledged before this call that node ``node`` does not have, read once it applied every
+        write committed before the read (the writers may go on meanwhile: later ids are not asked about)."""
+        with self._lock:
+            acked = list(self.result.acked)
+        with self.lab.mysql(node, read_timeout=60) as conn, conn.cursor() as cur:
+            cur.execute("SET SESSION wsrep_sync_wait = 1")
             cur.execute(f"SELECT id FROM drainload.{self.table}")
             present = {int(r[0]) for r in cur.fetchall()}
-        return [i for i in self.result.acked if i not in present]
+        return [i for i in acked if i not in present]
 
 
 class TrafficKeeper:

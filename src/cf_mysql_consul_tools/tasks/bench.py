@@ -65,6 +65,48 @@ def lock(c: Context, runs: int = 5, stock_runs: int = 1, json: str | None = None
         console.print(f"figures written to {json}")
 
 
+@task(needs="lab", accepts={"runs": number(minimum=0), "stock_runs": number(minimum=0), "hold": number(minimum=0)},
+      help={**_LAB_HELP, "runs": "runs per scenario for consul-lock (median reported; 0: stock only)",
+            "stock_runs": "runs per scenario for stock consul lock (0: none)",
+            "scenarios": "comma-separated subset (default: all but the 300 s one); see the table's names",
+            "long": "also run the 300 s Consul outage", "hold": "seconds each fault is held, for the scenarios "
+            "whose name carries no duration (default 30)"})
+def partition(c: Context, runs: int = 3, stock_runs: int = 1, scenarios: str = "", long: bool = False,
+              hold: float = 0.0, json: str | None = None, prefix: str | None = None, root: str | None = None,
+              keep_lab: bool = False) -> None:
+    """Consul faults and network partitions: client outage, overlap of serving proxies (three sources), lost
+    writes and time to re-arm, consul-lock vs stock consul lock, each beside the issue's target."""
+    import json as jsonlib
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    from cf_mysql_consul_tools.benchmarks import partition as bench
+    from cf_mysql_consul_tools.benchmarks.labrun import bench_lab
+    from cf_mysql_consul_tools.benchmarks.watch import CLIENT_NOTE
+
+    console = _console()
+    try:
+        chosen = [bench.scenario(n.strip()) for n in scenarios.split(",") if n.strip()] or \
+            [s for s in bench.SCENARIOS if long or not s.long]
+    except ValueError as exc:
+        raise UsageError(f"--scenarios: {exc}") from None
+    if runs + stock_runs == 0:
+        raise UsageError("--runs and --stock-runs are both 0: nothing to measure")
+
+    def log(line: str) -> None:
+        console.print(f"[dim]bench.partition:[/dim] {escape(line)}", highlight=False)
+
+    log(CLIENT_NOTE)
+    with bench_lab(prefix, root, log=log, keep=keep_lab, stop_locks=False) as lab:
+        results, failed = bench.run_bench(lab, chosen, runs=runs, stock_runs=stock_runs, hold_s=hold or None,
+                                          log=log)
+    bench.print_table(console, results, runs=runs, stock_runs=stock_runs, failed=failed)
+    if json:
+        Path(json).write_text(jsonlib.dumps(bench.results_json(results), indent=2))
+        console.print(f"figures written to {json}")
+
+
 @task(needs="lab", help={**_LAB_HELP, "rounds": "interleaved rounds", "seconds": "seconds per sysbench run",
                   "threads": "sysbench threads", "workloads": "comma-separated: point_select,read_write",
                   "haproxy_threads": "HAProxy nbthread (default: HAProxy's own, one per CPU)"})
