@@ -61,6 +61,8 @@ faults: [{id: k, at: {inserted: 10}, action: kill, target: active_proxy}]
     (["bench.partition", "--scenarios", "meteor"], "--scenarios: unknown scenario 'meteor' (known: holder-cut"),
     (["bench.partition", "--runs", "0", "--stock-runs", "0"], "--runs and --stock-runs are both 0"),
     (["bench.partition", "--runs", "-1"], "--runs must be at least 0, got -1"),
+    (["chaos.run", "--minutes", "0"], "--minutes must be above 0, got 0"),
+    (["chaos.run", "--faults", "kill,meteor"], "--faults: meteor; choose from kill, pause, partition"),
     (["lab.partition", "mysql/0", "nosuch"], "unknown instance 'nosuch'"),
     (["lab.partition", "proxy/0", "proxy"], "proxy/0 cannot be on both sides of a partition"),
     (["bench.failover", "--galera-options", "evs.suspect_timeout"], "is not NAME=VALUE"),

@@ -14,14 +14,14 @@ from invoke.exceptions import Exit, ParseError
 from invoke.parser.argument import Argument
 from invoke.program import Program
 
-from cf_mysql_consul_tools.tasks import bench, bosh, experiment, lab, release, test
+from cf_mysql_consul_tools.tasks import bench, bosh, chaos, experiment, lab, release, test
 
 
 def build_namespace() -> Collection:
     """Every task, one namespace per area (``lab.up``, ``release.lint``...) and ``test`` at the top."""
     ns = Collection()
-    for module, name in ((lab, "lab"), (bench, "bench"), (experiment, "experiment"), (release, "release"),
-                         (bosh, "bosh")):
+    for module, name in ((lab, "lab"), (bench, "bench"), (experiment, "experiment"), (chaos, "chaos"),
+                         (release, "release"), (bosh, "bosh")):
         ns.add_collection(Collection.from_module(module, name=name))
     ns.add_task(test.test, name="test")
     ns.configure({"run": {"echo": True, "pty": False}})
