@@ -53,7 +53,7 @@ def test_holder_renews_the_lease_when_due_and_otherwise_waits() -> None:
         ({"key": THEIRS}, "key held by proxy/1"),
         ({"key": FREE}, "key is free"),
         ({"key_ok": False}, "key is free"),
-        ({"session_ok_at": NOW - 8}, "session TTL"),
+        ({"session_ok_at": NOW - 8.5}, "session TTL"),
         ({"heartbeat_ok_at": NOW - 7}, "heartbeat"),
     ],
 )
@@ -122,7 +122,8 @@ CONFIRMED = NOW - 0.05  # the send time of this cycle's peer round, which every 
 
 @pytest.mark.parametrize(
     "changes",
-    [{"consul_error": "read key: timeout"}, {"session": None, "key": FREE}, {"key": FREE}, {"session_ok_at": NOW - 8}],
+    [{"consul_error": "read key: timeout"}, {"session": None, "key": FREE}, {"key": FREE},
+     {"session_ok_at": NOW - 8.5}],
 )
 def test_a_holder_that_cannot_prove_the_lock_keeps_serving_on_every_peers_promise(changes: dict[str, Any]) -> None:
     s = snap(**changes)

@@ -40,7 +40,7 @@ def test_defaults_render_into_a_valid_config(tmp_path: Path) -> None:
     assert config.service_id == "mysql-proxy-1" and config.dns_name == "mysql.service.consul"
     assert (config.consul_address, config.consul_port) == ("127.0.0.1", 8500)  # where consul-release's agent listens
     assert (config.proxy.address, config.proxy.api_port, config.proxy.api_username) == ("127.0.10.5", 8080, "admin")
-    assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 4
+    assert config.timing.session_ttl_seconds == 10 and config.timing.lock_delay_seconds == 3
     # The peers are the OTHER members of the consul-lock link, asked on their peer API port.
     assert [(p.name, p.address, p.port) for p in config.peers] == [("proxy/0", "127.0.10.4", 8090)]
     assert (config.peer_api_port, config.peer_api_username, config.peer_api_password) == (

@@ -29,11 +29,11 @@ def test_defaults_are_accepted_with_room_left() -> None:
         ({"session_ttl_seconds": 10.5}, "session_ttl_seconds"),
         ({"lease_seconds": 8}, "lease_seconds"),  # outlives the session TTL rule
         ({"lease_seconds": 4}, "lock_delay_seconds"),  # would outlive the lock-delay after an invalidation
-        ({"lock_delay_seconds": 3}, "lock_delay_seconds"),  # not longer than consul + proxy timeouts + lease
+        ({"lock_delay_seconds": 2}, "lock_delay_seconds"),  # not longer than consul + proxy timeouts + lease
         ({"lease_seconds": 0.9}, "lease_seconds"),  # runs out between two renewals
         ({"lock_delay_seconds": 0}, "lock_delay_seconds"),  # the old lease outlives an invalidation
         ({"lock_delay_seconds": 1.5}, "lock_delay_seconds"),
-        ({"heartbeat_ttl_seconds": 1.5}, "heartbeat_ttl_seconds"),
+        ({"heartbeat_ttl_seconds": 1.0}, "heartbeat_ttl_seconds"),
         ({"consul_timeout_seconds": 0}, "consul_timeout_seconds"),
     ],
 )
@@ -51,7 +51,7 @@ def test_longer_ttl_allows_a_longer_lease_only_with_a_longer_lock_delay() -> Non
 def test_lease_allowed_only_while_session_and_heartbeat_are_fresh() -> None:
     t = Timing()
     assert lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=99.9) is None
-    assert "session TTL" in str(lease_allowed(t, 100.0, session_ok_at=92.0, heartbeat_ok_at=99.9))
+    assert "session TTL" in str(lease_allowed(t, 100.0, session_ok_at=91.0, heartbeat_ok_at=99.9))
     assert "heartbeat" in str(lease_allowed(t, 100.0, session_ok_at=99.0, heartbeat_ok_at=93.0))
     assert lease_allowed(t, 100.0, session_ok_at=None, heartbeat_ok_at=99.9) == "no session renewal yet"
 

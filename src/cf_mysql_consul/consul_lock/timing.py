@@ -57,11 +57,11 @@ class Timing:
     """The timing properties of the job (seconds), with their property names as field names."""
 
     session_ttl_seconds: float = 10
-    lock_delay_seconds: float = 4
-    lease_seconds: float = 2
+    lock_delay_seconds: float = 3
+    lease_seconds: float = 1.5
     renew_interval_seconds: float = 0.5
     heartbeat_ttl_seconds: float = 2.5
-    consul_timeout_seconds: float = 1
+    consul_timeout_seconds: float = 0.75
     proxy_timeout_seconds: float = 0.5
     failsafe_ttl_seconds: float = 3
     peer_timeout_seconds: float = 0.5
