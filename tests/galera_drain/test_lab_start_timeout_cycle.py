@@ -7,7 +7,7 @@ mariadbd half-way through its join; that leaves the datadir without a usable Gal
 (grastate seqno -1), so every later attempt needs a full SST, which is cut again: the node never
 becomes Synced (asserted: timeouts, a new mariadbd each time, never Synced). This is the cause
 the galera-drain pre-start removes (it joins outside that timeout); bench.deploy shows the whole
-A/B. The lab is restored afterwards (healthy_lab).
+A/B. The next test's ``lab`` brings mysql/1 back (an SST, with the lab's own start).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from cf_mysql_consul_tools.lab.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_a_start_timeout_shorter_than_the_join_cycles_the_node(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_a_start_timeout_shorter_than_the_join_cycles_the_node(lab: Lab) -> None:
     inst = lab.instance("mysql/1")
     root = lab.instance_dir(inst)
     events = root / "sys/log/mysql/cycle-test.events.jsonl"
@@ -57,4 +56,3 @@ def test_a_start_timeout_shorter_than_the_join_cycles_the_node(healthy_lab: Lab)
     finally:
         lab.stop("mysql/1", "mysql.mariadbd")
         load.stop()
-    # healthy_lab brings mysql/1 back (SST) with the lab's own start
