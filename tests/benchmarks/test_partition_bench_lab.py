@@ -12,8 +12,7 @@ from cf_mysql_consul_tools.lab import Lab
 pytestmark = pytest.mark.integration
 
 
-def test_the_holder_cut_off_from_everything_is_measured_and_stays_safe(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_the_holder_cut_off_from_everything_is_measured_and_stays_safe(lab: Lab) -> None:
     partition.restore(lab, None, print)
     run = partition.measure(lab, partition.scenario("holder-isolated"), None, hold_s=5, log=print)
     print(run)

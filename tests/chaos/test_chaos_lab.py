@@ -17,8 +17,7 @@ SEED = 7
 KINDS = ("kill", "pause", "partition", "consul_leader")  # a rolling deploy does not fit in 2 min
 
 
-def test_a_short_campaign_keeps_every_safety_invariant_and_reports(healthy_lab: Lab, tmp_path: Path) -> None:
-    lab = healthy_lab
+def test_a_short_campaign_keeps_every_safety_invariant_and_reports(lab: Lab, tmp_path: Path) -> None:
     campaign = run_campaign(lab, seed=SEED, minutes=2, kinds=KINDS)
     files = write_report(campaign, tmp_path)
     data = json.loads(files["json"].read_text())

@@ -65,8 +65,7 @@ def test_steady_state_one_active_proxy_and_dns_returns_only_it(lab: Lab) -> None
 
 
 @pytest.mark.parametrize("process", ["proxy.proxy", "consul-lock.consul-lock", "consul_agent.consul"])
-def test_sigkill_on_the_active_instance_hands_over(healthy_lab: Lab, process: str) -> None:
-    lab = healthy_lab
+def test_sigkill_on_the_active_instance_hands_over(lab: Lab, process: str) -> None:
     old, new = lc.wait_ready(lab)
     backend = lc.lock_state(lab, old)["backend"]
     t0 = time.monotonic()
@@ -81,8 +80,7 @@ def test_sigkill_on_the_active_instance_hands_over(healthy_lab: Lab, process: st
     print(f"SIGKILL {process}: {new} active after {took:.2f} s")
 
 
-def test_paused_instance_hands_over_and_never_serves_again_without_the_lock(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_paused_instance_hands_over_and_never_serves_again_without_the_lock(lab: Lab) -> None:
     old, new = lc.wait_ready(lab)
     t0 = time.monotonic()
     lab.pause(old)  # proxy, consul-lock and the Consul agent: a hung VM
@@ -108,8 +106,7 @@ def test_paused_instance_hands_over_and_never_serves_again_without_the_lock(heal
           f"{[round(o.seconds * 1000, 1) for o in late]} ms")
 
 
-def test_graceful_drain_hands_over_without_overlap(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_graceful_drain_hands_over_without_overlap(lab: Lab) -> None:
     old, new = lc.wait_ready(lab)
     results: list[tuple[float, str | None]] = []
     stop = threading.Event()
@@ -142,7 +139,7 @@ def test_graceful_drain_hands_over_without_overlap(healthy_lab: Lab) -> None:
         i.end for i in report.proxy_intervals if i.instance == old)
     print(f"drain: both drains in {time.monotonic() - t0:.2f} s; no proxy enabled for {gap * 1000:.0f} ms; "
           f"first write through {new} {first_new - t0:.2f} s after the drain started")
-    lab.stop(old, "consul-lock")  # what BOSH does after drain; healthy_lab starts them again
+    lab.stop(old, "consul-lock")  # what BOSH does after drain; the next test's lab starts them again
     lab.stop(old, "proxy")
 
 
@@ -172,11 +169,10 @@ def watch_serving(lab: Lab, seconds: float) -> set[str]:
     return seen
 
 
-def test_consul_servers_down_the_holder_keeps_serving_on_its_peers_promises(healthy_lab: Lab) -> None:
+def test_consul_servers_down_the_holder_keeps_serving_on_its_peers_promises(lab: Lab) -> None:
     """Availability with the same safety: no Consul server answers, the holder cannot prove it holds
     the lock, but every peer promises not to take over, so it keeps serving; nobody else does. Once
     the servers are back, the lock is proven through Consul again and every consul-lock is armed."""
-    lab = healthy_lab
     old, standby = lc.wait_ready(lab)
     servers = consul_servers(lab)
     t0 = time.monotonic()
@@ -201,10 +197,9 @@ def test_consul_servers_down_the_holder_keeps_serving_on_its_peers_promises(heal
     assert report.ok, report.describe()
 
 
-def test_consul_servers_down_and_a_silent_peer_the_holder_stops_within_its_lease(healthy_lab: Lab) -> None:
+def test_consul_servers_down_and_a_silent_peer_the_holder_stops_within_its_lease(lab: Lab) -> None:
     """Safety over availability: with no Consul server AND a peer that cannot promise (its consul-lock
     hung), the holder cannot rule out a takeover and stops serving within the bound of its last lease."""
-    lab = healthy_lab
     old, standby = lc.wait_ready(lab)
     servers = consul_servers(lab)
     bound = T.renew_interval_seconds + CYCLE_CONSUL_CALLS * T.consul_timeout_seconds + T.proxy_timeout_seconds \
@@ -251,11 +246,10 @@ def test_service_health_set_at_registration_reaches_dns_before_the_check_runs(la
 
 
 def test_holder_cut_off_from_the_consul_servers_only_keeps_serving_and_rearms_after_the_heal(
-        healthy_lab: Lab) -> None:
+        lab: Lab) -> None:
     """The holder's instance loses the Consul servers but still gossips with the other agents and
     reaches its peer: it serves on, alone, and DNS keeps naming it. After the heal every consul-lock
     is armed again within seconds (a check update that failed to sync is registered anew)."""
-    lab = healthy_lab
     old, standby = lc.wait_ready(lab)
     servers = consul_servers(lab)
     t0 = time.monotonic()

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 
-from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy
 from cf_mysql_consul_tools.benchmarks.writeload import WriteLoad
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab.lab import LabError
@@ -59,20 +58,6 @@ def custom_config(lab: Lab, node: str, name: str, **changes: Any) -> str:
     return f"/var/vcap/data/galera-drain/{name}.json"
 
 
-@pytest.fixture(autouse=True)
-def _proxies_on_mysql0(lab: Lab) -> None:
-    """These tests drain mysql/1 expecting the load gate, not a switchover: an earlier test that
-    killed mysql/0 leaves the (sticky) proxies on mysql/1, so move them back first."""
-    for name in ("proxy/0", "proxy/1"):
-        proxy = LabProxy.of(lab, name)
-        if proxy.active() == "mysql/1":
-            # A preferred backend that is unhealthy when the proxy next selects is dropped: wait first.
-            wait_until(lambda p=proxy: any(b["name"] == "mysql/0" and b["healthy"] for b in p.backends()),
-                       timeout=30, what=f"{name} to see mysql/0 healthy")
-            proxy.patch(preferredBackend="mysql/0")
-            wait_until(lambda p=proxy: p.active() == "mysql/0", timeout=30, what=f"{name} to move to mysql/0")
-
-
 @pytest.fixture
 def load(lab: Lab) -> Iterator[WriteLoad]:
     writes = WriteLoad(lab, writers=4, rate=300, targets=[lab.instance("mysql/0").address])
@@ -90,44 +75,44 @@ def drains_counted(lab: Lab, node: str, outcome: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
+# Draining mysql/1 must meet the load gate, not a planned switchover: the proxies send clients to mysql/0.
+@pytest.mark.lab_state(backend="mysql/0")
 def test_drain_waits_under_write_load_and_proceeds_when_it_stops(lab: Lab, load: WriteLoad) -> None:
-    healthy_lab = lab
     counted = drains_counted(lab, "mysql/1", "quiet")
-    first, err = drain(healthy_lab, "mysql/1", "job_changed", "hash_changed", "mysql", "galera-drain")
+    first, err = drain(lab, "mysql/1", "job_changed", "hash_changed", "mysql", "galera-drain")
     assert first < 0 and "write load too high" in err
-    again, err = drain(healthy_lab, "mysql/1", "job_check_status", "hash_unchanged", "mysql", "galera-drain")
+    again, err = drain(lab, "mysql/1", "job_check_status", "hash_unchanged", "mysql", "galera-drain")
     assert again < 0 and "write load too high" in err
     load.stop()
-    outputs = drain_until_done(healthy_lab, "mysql/1")
+    outputs = drain_until_done(lab, "mysql/1")
     assert outputs[-1] == 0 and all(o < 0 for o in outputs[:-1])
-    log = (healthy_lab.instance_dir(healthy_lab.instance("mysql/1")) / "sys/log/galera-drain/drain.log").read_text()
+    log = (lab.instance_dir(lab.instance("mysql/1")) / "sys/log/galera-drain/drain.log").read_text()
     assert any("load quiet for" in line for line in log.splitlines()[-2:])  # then the stop record
     assert drains_counted(lab, "mysql/1", "quiet") == counted + 1  # the job's metrics process counted it
 
 
 def test_drain_waits_while_another_node_is_not_synced(lab: Lab) -> None:
-    healthy_lab = lab
-    with healthy_lab.mysql("mysql/1") as conn, conn.cursor() as cur:
+    with lab.mysql("mysql/1") as conn, conn.cursor() as cur:
         cur.execute("SET GLOBAL wsrep_desync = ON")  # mysql/1: Donor/Desynced, its healthcheck says 503
         try:
             for args in (("job_changed", "hash_changed"), ("job_check_status", "hash_unchanged")):
-                value, err = drain(healthy_lab, "mysql/0", *args, "mysql", "galera-drain")
+                value, err = drain(lab, "mysql/0", *args, "mysql", "galera-drain")
                 assert value < 0 and "mysql/1 to be healthy" in err
         finally:
             cur.execute("SET GLOBAL wsrep_desync = OFF")
-    assert drain_until_done(healthy_lab, "mysql/0")[-1] == 0
+    assert drain_until_done(lab, "mysql/0")[-1] == 0
 
 
+@pytest.mark.lab_state(backend="mysql/0")
 def test_max_wait_then_policy_fail_or_proceed(lab: Lab, load: WriteLoad) -> None:
-    healthy_lab = lab
-    failing = custom_config(healthy_lab, "mysql/1", "fail", drain__max_wait_seconds=2, drain__quiet_seconds=1,
+    failing = custom_config(lab, "mysql/1", "fail", drain__max_wait_seconds=2, drain__quiet_seconds=1,
                             drain__max_wait_policy="fail")
-    value, _ = drain(healthy_lab, "mysql/1", "job_changed", "hash_changed", config=failing)
+    value, _ = drain(lab, "mysql/1", "job_changed", "hash_changed", config=failing)
     assert value < 0
-    wait_until(lambda: _fails(healthy_lab, failing), timeout=30, interval=1, what="the fail policy to fail the drain")
-    proceeding = custom_config(healthy_lab, "mysql/1", "proceed", drain__max_wait_seconds=2, drain__quiet_seconds=1)
-    assert drain(healthy_lab, "mysql/1", "job_changed", "hash_changed", config=proceeding)[0] < 0
-    wait_until(lambda: drain(healthy_lab, "mysql/1", "job_check_status", "hash_unchanged", config=proceeding)[0] == 0,
+    wait_until(lambda: _fails(lab, failing), timeout=30, interval=1, what="the fail policy to fail the drain")
+    proceeding = custom_config(lab, "mysql/1", "proceed", drain__max_wait_seconds=2, drain__quiet_seconds=1)
+    assert drain(lab, "mysql/1", "job_changed", "hash_changed", config=proceeding)[0] < 0
+    wait_until(lambda: drain(lab, "mysql/1", "job_check_status", "hash_unchanged", config=proceeding)[0] == 0,
                timeout=30, interval=1, what="the proceed policy to let the node stop")
 
 
@@ -141,8 +126,7 @@ def _fails(lab: Lab, config: str) -> bool:
     return False
 
 
-def test_post_start_blocks_until_synced_and_fails_with_the_state(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_post_start_blocks_until_synced_and_fails_with_the_state(lab: Lab) -> None:
     lab.stop("mysql/1", "mysql.mariadbd")
     short = custom_config(lab, "mysql/1", "post", post_start__timeout_seconds=2)
     with pytest.raises(LabError, match=r"did not rejoin within 2 s: mysqld not running"):

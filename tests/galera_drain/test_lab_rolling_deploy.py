@@ -17,12 +17,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_rolling_deploy_of_the_whole_lab_under_steady_writes_finishes_without_losing_writes(
-    healthy_lab: Lab,
+    lab: Lab,
 ) -> None:
     """TrafficKeeper enables one proxy whenever none serves: a stand-in for the consul-lock job while the lab
     manifest has none (it is skipped when the manifest has consul-lock). The load (30 writes/s) stays below the
     drain's threshold (50), so the drain waits for its quiet period, not for max_wait."""
-    lab = healthy_lab
     keeper = TrafficKeeper(lab).start() if not lab.deployment.with_job("consul-lock") else None
     load = WriteLoad(lab, writers=2, rate=30)
     lines: list[str] = []

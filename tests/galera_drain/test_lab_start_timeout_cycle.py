@@ -9,8 +9,8 @@ without a usable Galera state (grastate seqno -1), so every later attempt needs 
 which is cut again; monit gives up after round(0.9 x 10) = 9 s and starts it again on its next
 cycle: the node never becomes reachable (asserted: timeouts, monit's "failed to start", a new
 mariadbd each time, never running). This is the cause the galera-drain pre-start removes (it
-joins outside that timeout); bench.deploy shows the whole A/B. The lab is restored afterwards
-(healthy_lab).
+joins outside that timeout); bench.deploy shows the whole A/B. The next test's ``lab`` brings
+mysql/1 back (an SST, with the lab's own start).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from cf_mysql_consul_tools.lab.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_a_start_timeout_shorter_than_the_join_cycles_the_node(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_a_start_timeout_shorter_than_the_join_cycles_the_node(lab: Lab) -> None:
     inst = lab.instance("mysql/1")
     root = lab.instance_dir(inst)
     events = root / "sys/log/mysql/cycle-test.events.jsonl"
@@ -65,4 +64,3 @@ def test_a_start_timeout_shorter_than_the_join_cycles_the_node(healthy_lab: Lab)
     finally:
         lab.stop("mysql/1", "mysql.mariadbd")
         load.stop()
-    # healthy_lab brings mysql/1 back (SST) with the lab's own start

@@ -59,8 +59,7 @@ def test_galera_healthcheck_stand_in_reports_synced(lab: Lab) -> None:
     assert reply.json()["healthy"] is True
 
 
-def test_sigkill_mysql0_keeps_a_primary_of_two_and_restart_rejoins(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_sigkill_mysql0_keeps_a_primary_of_two_and_restart_rejoins(lab: Lab) -> None:
     lab.kill("mysql/0", "mysql.mariadbd")
     assert not lab.is_running("mysql/0", "mysql.mariadbd")
     lab.wait_cluster_size(2, timeout=30)  # the arbitrator keeps quorum
@@ -81,8 +80,7 @@ def test_sigkill_mysql0_keeps_a_primary_of_two_and_restart_rejoins(healthy_lab: 
         assert cur.fetchone() == (1,)  # caught up (IST) with what was written while it was down
 
 
-def test_paused_node_is_reported_paused_and_resumes(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_paused_node_is_reported_paused_and_resumes(lab: Lab) -> None:
     lab.pause("arbitrator/0", "arbitrator.garbd")
     row = next(r for r in lab.status() if r.name == "arbitrator/0")
     assert {p.key: p.state for p in row.processes}["arbitrator.garbd"] == "paused"
@@ -91,11 +89,10 @@ def test_paused_node_is_reported_paused_and_resumes(healthy_lab: Lab) -> None:
     assert {p.key: p.state for p in row.processes}["arbitrator.garbd"] == "running"
 
 
-def test_a_warm_restart_from_kept_state_brings_back_a_serving_proxy(healthy_lab: Lab) -> None:
+def test_a_warm_restart_from_kept_state_brings_back_a_serving_proxy(lab: Lab) -> None:
     from cf_mysql_consul_tools.lab import lock_checks as lc
     from cf_mysql_consul_tools.lab.tier import describe, tier
 
-    lab = healthy_lab
     lab.down()  # keeps state: the next up is a warm restart
     assert lab.alive_pids() == []
     lab.up()

@@ -36,8 +36,7 @@ def test_every_process_and_hook_runs_in_its_instance_cgroup(lab: Lab) -> None:
     assert f"0::/{cgroup.relative_to(root)}" in hook.stdout.splitlines()
 
 
-def test_a_galera_node_cut_off_from_its_peers_leaves_the_primary_and_rejoins_after_heal(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_a_galera_node_cut_off_from_its_peers_leaves_the_primary_and_rejoins_after_heal(lab: Lab) -> None:
     lab.partition("mysql/1", "mysql/0,arbitrator")
     assert [c.describe() for c in lab.partitions()] == ["mysql/1 | mysql/0, arbitrator/0"]
     wait_until(lambda: lab.galera_status("mysql/1").get("wsrep_cluster_status") == "non-Primary", timeout=30,
@@ -54,8 +53,7 @@ def test_a_galera_node_cut_off_from_its_peers_leaves_the_primary_and_rejoins_aft
     lab.wait_synced("mysql/1", timeout=60)
 
 
-def test_consul_declares_a_cut_off_instance_failed_and_alive_again_after_heal(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_consul_declares_a_cut_off_instance_failed_and_alive_again_after_heal(lab: Lab) -> None:
     lab.partition("proxy/1", "rest")
     t0 = time.monotonic()
     lab.wait_consul_member("proxy-1", "failed", via="consul/0", timeout=30)
@@ -72,8 +70,7 @@ def test_consul_declares_a_cut_off_instance_failed_and_alive_again_after_heal(he
     assert our_rules(lab) == []
 
 
-def test_the_consul_leader_is_named_and_losing_it_elects_another(healthy_lab: Lab) -> None:
-    lab = healthy_lab
+def test_the_consul_leader_is_named_and_losing_it_elects_another(lab: Lab) -> None:
     leader = lab.consul_leader()
     assert leader in {i.name for i in lab.deployment.group("consul")}
     t0 = time.monotonic()
@@ -87,12 +84,11 @@ def test_the_consul_leader_is_named_and_losing_it_elects_another(healthy_lab: La
     wait_until(lab.consul_voting, timeout=60, what=f"{leader} to vote in Raft again")
 
 
-def test_an_experiment_partitions_and_heals_through_its_fault_runner(healthy_lab: Lab) -> None:
+def test_an_experiment_partitions_and_heals_through_its_fault_runner(lab: Lab) -> None:
     from cf_mysql_consul_tools.experiments.faults import FaultRunner
     from cf_mysql_consul_tools.experiments.spec import parse
     from cf_mysql_consul_tools.lab.deploy import rolling_deploy
 
-    lab = healthy_lab
     spec = parse({"name": "x", "faults": [
         {"id": "cut", "action": "partition", "target": "proxy/1", "from": "consul_leader, mysql",
          "at": {"inserted": 1}},

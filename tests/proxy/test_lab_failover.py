@@ -1,26 +1,25 @@
 """The proxy job on the real lab: failover on SIGKILL / SIGSTOP of the active Galera node,
 stickiness, one backend at a time under repeated failovers, lease expiry and ``/health``.
 
-proxy/0 and proxy/1 run from the rendered job with ``start_enabled: false``. The lab's
-consul-lock jobs are stopped during these tests (they would enable the lock holder); each test
-enables traffic on proxy/0 only, through its API, and disables it again afterwards.
+proxy/0 and proxy/1 run from the rendered job with ``start_enabled: false``. These tests need the
+lab's consul-lock jobs stopped (they would enable the lock holder) and no proxy serving; each test
+enables traffic on proxy/0 only, through its API.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pymysql
 import pytest
 
-from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, galera_settled, start_lock_jobs, stop_lock_jobs
+from cf_mysql_consul_tools.benchmarks.labproxy import LabProxy, galera_settled
 from cf_mysql_consul_tools.lab import Lab
 from cf_mysql_consul_tools.lab.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lab_state(consul_lock=False)]
 
 NODES = ("mysql/0", "mysql/1")
 
@@ -97,26 +96,10 @@ def assert_no_failback(lab: Lab, proxy: LabProxy, since: int) -> None:
         assert node_of_new_connection(lab, proxy) == "mysql/1"
 
 
-@pytest.fixture(scope="module")
-def lock_jobs_stopped_for_module(lab: Lab) -> Iterator[None]:
-    """The consul-lock jobs are started again once this module is done."""
-    yield
-    start_lock_jobs(lab)
-
-
 @pytest.fixture
-def proxy0(lab: Lab, lock_jobs_stopped_for_module: None) -> Iterator[LabProxy]:
-    """proxy/0 with every backend healthy and traffic off; traffic is turned off again afterwards.
-
-    The lab's consul-lock jobs (which enable the lock holder's traffic) are stopped first, here
-    rather than once per module because ``healthy_lab`` starts whatever is not running.
-    """
-    stop_lock_jobs(lab)
-    proxy = LabProxy.of(lab, "proxy/0")
-    proxy.disable("test setup")
-    wait_all_healthy(proxy)
-    yield proxy
-    proxy.disable("test over")
+def proxy0(lab: Lab) -> LabProxy:
+    """proxy/0, with traffic off and every backend healthy (the module's lab state)."""
+    return LabProxy.of(lab, "proxy/0")
 
 
 def test_health_follows_the_active_state_and_the_standby_stays_503(lab: Lab, proxy0: LabProxy) -> None:
@@ -138,9 +121,8 @@ def test_health_follows_the_active_state_and_the_standby_stays_503(lab: Lab, pro
 
 
 def test_sigkill_of_the_active_node_cuts_its_clients_and_new_ones_reach_the_other_node_for_good(
-    healthy_lab: Lab, proxy0: LabProxy
+    lab: Lab, proxy0: LabProxy
 ) -> None:
-    lab = healthy_lab
     enable_on(proxy0, "mysql/0")
     conns = [proxy0.connect(read_timeout=30) for _ in range(4)]
     assert {node_of(lab, c) for c in conns} == {"mysql/0"}
@@ -167,9 +149,8 @@ def test_sigkill_of_the_active_node_cuts_its_clients_and_new_ones_reach_the_othe
 
 
 def test_sigstop_of_the_active_node_cuts_hung_sessions_through_the_health_timeout(
-    healthy_lab: Lab, proxy0: LabProxy
+    lab: Lab, proxy0: LabProxy
 ) -> None:
-    lab = healthy_lab
     enable_on(proxy0, "mysql/0")
     idle = [proxy0.connect(read_timeout=60) for _ in range(3)]
     busy = proxy0.connect(read_timeout=60)
@@ -282,8 +263,7 @@ def load_moved(lab: Lab, proxy: LabProxy, load: ClientLoad, *, old: str) -> str:
     return new
 
 
-def test_client_sessions_never_span_two_backends_over_repeated_failovers(healthy_lab: Lab, proxy0: LabProxy) -> None:
-    lab = healthy_lab
+def test_client_sessions_never_span_two_backends_over_repeated_failovers(lab: Lab, proxy0: LabProxy) -> None:
     enable_on(proxy0, "mysql/0")
     before = len(proxy0.events())
     load = ClientLoad(lab, proxy0)
