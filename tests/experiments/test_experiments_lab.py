@@ -18,6 +18,10 @@ from cf_mysql_consul_tools.lab import Lab
 
 pytestmark = pytest.mark.integration
 SCALE = 0.04  # 50,000 -> 2,000 LRPs; faults at 800 and 1,200 inserted LRPs
+# A VM loss costs seconds of failover whatever the scale (serfHealth, then the lock-delay), and each
+# populate worker fails about once a second meanwhile: at 2,000 LRPs 10 s already exceed the 5%
+# tolerance (a CI run saw 14 s). At 5,000 LRPs the tolerance means 25 s, as the definition intends.
+SCALES = {"proxy-vm-loss": 0.1}
 GINKGO = re.compile(r"\A• \[MEASUREMENT\]\nmain benchmark test\n.*benchmark_test.go:210\n  data for benchamrks\n"
                     r"(?:.*\n)*  Ran 1 samples:\n(?:  map\[MetricName:\w+\]\n  .+:\n    Fastest Time: \d+\.\d{3}s\n"
                     r"    Slowest Time: \d+\.\d{3}s\n    Average Time: \d+\.\d{3}s ± \d+\.\d{3}s\n){7}-{30}\n\n"
@@ -44,7 +48,7 @@ def check_files(out: Path) -> None:
 @pytest.mark.parametrize("name", spec.names())
 def test_experiment_passes_its_verdict(lab: Lab, tmp_path: Path, name: str) -> None:
     definition = spec.load(name)
-    result = runner.run(definition, lab=lab, scale=SCALE, out=tmp_path / name)
+    result = runner.run(definition, lab=lab, scale=SCALES.get(name, SCALE), out=tmp_path / name)
     assert result.verdict.status == "PASSED", "\n".join(f"{c.name}: {c.detail}" for c in result.verdict.checks)
     assert len([c for c in result.verdict.checks if c.ok]) == len(result.verdict.checks) >= 8
     check_files(result.out)

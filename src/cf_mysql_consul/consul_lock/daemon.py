@@ -370,8 +370,7 @@ class LockDaemon:
         m, t = self.memory, self.config.timing
         # Compare with what the key records, not with m.backend: each cycle's observation
         # already refreshes m.backend from the proxy, so that would never differ.
-        key_value = m.key.value if m.key is not None else None
-        recorded = key_value.get("backend") if isinstance(key_value, dict) else None
+        recorded = (m.key.value or {}) if m.key is not None else {}
         sent = time.monotonic()
         try:
             cluster = self.proxy.enable(lease_seconds=t.lease_seconds, message=message, preferred=preferred,
@@ -398,7 +397,9 @@ class LockDaemon:
             self._event("activate", message, backend=m.backend, preferred=preferred)
             if cluster.get("activeBackend"):  # /health answers 200 only with a backend to serve from
                 self._announce("passing")
-        elif m.backend != recorded and m.session is not None and not failsafe:
+        # A new backend, or a record that failed (Consul timed out just after the acquire): record it.
+        elif ((recorded.get("backend"), recorded.get("lock_index")) != (m.backend, m.lock_index)
+              and m.session is not None and not failsafe):
             try:
                 self.consul.acquire(self.config.key, m.session, self._value())
             except ConsulUnavailable as exc:
