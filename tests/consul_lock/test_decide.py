@@ -17,6 +17,8 @@ from cf_mysql_consul.consul_lock.decide import (
     decide,
     needs_peers,
     promise_refusal,
+    rejoin_due,
+    servers_to_rejoin,
     session_renewal_due,
     wants_backends,
 )
@@ -219,6 +221,25 @@ def test_sessions_are_renewed_every_cycle_while_holding_else_at_half_their_ttl()
     assert not session_renewal_due(session_ok_at=NOW - 1, holding=False, active=False, **due)
     assert session_renewal_due(session_ok_at=NOW - T.session_ttl_seconds / 2, holding=False, active=False, **due)
     assert not session_renewal_due(session=None, session_ok_at=None, holding=False, active=False, now=NOW, t=T)
+
+
+def test_rejoin_only_while_the_agent_answers_and_the_servers_do_not_once_per_renew_interval() -> None:
+    cut_off = snap(consul_error="read key: ReadTimeout", agent_ok=True)
+    assert rejoin_due(cut_off, last_rejoin_at=None, now=NOW, t=T)
+    assert not rejoin_due(cut_off, last_rejoin_at=NOW - T.renew_interval_seconds / 2, now=NOW, t=T)
+    assert rejoin_due(cut_off, last_rejoin_at=NOW - T.renew_interval_seconds, now=NOW, t=T)
+    assert not rejoin_due(dataclasses.replace(cut_off, agent_ok=False), last_rejoin_at=None, now=NOW, t=T)
+    assert not rejoin_due(snap(consul_error=None, agent_ok=True), last_rejoin_at=None, now=NOW, t=T)
+
+
+def test_only_failed_servers_are_rejoined() -> None:
+    members = [
+        {"Name": "consul-0", "Addr": "10.0.0.1", "Port": 8301, "Status": 4, "Tags": {"role": "consul"}},
+        {"Name": "consul-1", "Addr": "10.0.0.2", "Port": 8301, "Status": 1, "Tags": {"role": "consul"}},
+        {"Name": "consul-2", "Addr": "10.0.0.3", "Port": 8301, "Status": 3, "Tags": {"role": "consul"}},  # left
+        {"Name": "mysql-0", "Addr": "10.0.0.4", "Port": 8301, "Status": 4, "Tags": {"role": "node"}},
+    ]
+    assert servers_to_rejoin(members) == ["10.0.0.1:8301"]
 
 
 def test_armed_means_serving_or_ready_to_take_over() -> None:

@@ -120,6 +120,15 @@ class ConsulLock:
         doc = self._call("agent self", self.client.agent.self)
         return str(doc["Config"]["NodeName"])
 
+    def members(self) -> list[dict[str, Any]]:
+        """The agent's LAN members as its gossip sees them (no server round trip)."""
+        return list(self._call("agent members", self.client.agent.members) or [])
+
+    def join(self, address: str) -> None:
+        """Ask the agent to join the member at ``address`` (``addr:port``): one gossip push-pull. The
+        agent goes on trying after this call's timeout."""
+        self._call("agent join", self.client.agent.join, address)
+
     def node_alive(self, node: str) -> bool:
         """Whether ``node``'s serfHealth is passing in the catalog (False when unknown)."""
         _, checks = self._call("node health", self.client.health.node, node)

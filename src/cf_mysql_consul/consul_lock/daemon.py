@@ -34,6 +34,8 @@ from cf_mysql_consul.consul_lock.decide import (
     holding,
     needs_peers,
     promise_refusal,
+    rejoin_due,
+    servers_to_rejoin,
     session_renewal_due,
     wants_backends,
     wants_holder_liveness,
@@ -82,6 +84,7 @@ class LockDaemon:
         t = config.timing
         self.consul = ConsulLock(config.consul_address, config.consul_port, timeout=t.consul_timeout_seconds)
         self.watch_consul = ConsulLock(config.consul_address, config.consul_port, timeout=t.consul_timeout_seconds)
+        self.join_consul = ConsulLock(config.consul_address, config.consul_port, timeout=t.consul_timeout_seconds)
         self.proxy = ProxyControl(config.proxy, timeout=t.proxy_timeout_seconds)
         self.audit = AuditLog(config.audit_log_path, config.instance_name)
         self.peers = PeerClient(config.peers, username=config.peer_api_username, password=config.peer_api_password,
@@ -98,6 +101,8 @@ class LockDaemon:
         self._watch_index = 0
         self._promised_to: str | None = None
         self._last_round = ""
+        self._rejoin_at: float | None = None
+        self._rejoining = threading.Lock()
 
     # ---- entry points ----------------------------------------------------------------------
     def request_step_down(self, reason: str, *, drain: bool) -> None:
@@ -171,6 +176,9 @@ class LockDaemon:
         """Observe, decide, act; return the decision."""
         snapshot = self.observe()
         now = time.monotonic()
+        if rejoin_due(snapshot, last_rejoin_at=self._rejoin_at, now=now, t=self.config.timing):
+            self._rejoin_at = now
+            threading.Thread(target=self._rejoin_servers, name="rejoin", daemon=True).start()
         decision = decide(snapshot, now, self.config.timing)
         if decision.action is not Action.RENEW_LEASE and decision.reason != self.verdict:  # quiet steady state
             log.info("%s: %s", decision.action.value, decision.reason)
@@ -451,6 +459,25 @@ class LockDaemon:
         elif m.servers_failing:
             m.servers_failing = False
             self._resync("the Consul servers answer again")
+
+    def _rejoin_servers(self) -> None:
+        """Ask the local agent to join every server it lists as failed (rejoin thread; one pass at a
+        time, each call bounded by the Consul timeout: the agent goes on trying after it)."""
+        if not self._rejoining.acquire(blocking=False):
+            return
+        try:
+            for address in servers_to_rejoin(self.join_consul.members()):
+                try:
+                    self.join_consul.join(address)
+                except ConsulUnavailable as exc:
+                    log.debug("join %s: %s", address, exc)
+                    continue
+                self._event("rejoin", f"the local agent joined the Consul server at {address} again")
+                break  # one push-pull merges the whole membership
+        except ConsulUnavailable as exc:
+            log.debug("agent members: %s", exc)
+        finally:
+            self._rejoining.release()
 
     def _resync(self, why: str) -> None:
         """Register the heartbeat check and the service anew, with the status this job stands for: an

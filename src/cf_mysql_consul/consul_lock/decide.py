@@ -141,6 +141,30 @@ def session_renewal_due(*, session: str | None, session_ok_at: float | None, hol
     return active or holding or session_ok_at is None or now - session_ok_at >= t.session_ttl_seconds / 2
 
 
+SERF_FAILED = 4  # a LAN member's Status in /v1/agent/members: failed (1 is alive, 3 left)
+
+
+def rejoin_due(s: Snapshot, *, last_rejoin_at: float | None, now: float, t: Timing) -> bool:
+    """Ask the local agent to join the Consul servers it lists as failed: its agent answers but the
+    servers do not (a partition or a server outage), at most once per renew interval.
+
+    After a partition heals, serf re-merges the two sides only at its next push-pull or reconnect
+    (measured here: 7-18 s after a 30 s partition), and until then the agent knows no server to
+    send a session request to: every consul-lock stays unarmed. A join is one push-pull with the
+    server, as ``retry_join`` and ``consul join`` do, so it merges them as soon as the server
+    answers. It changes no lock state, so no timing rule depends on it.
+    """
+    if not s.agent_ok or s.consul_error is None:
+        return False
+    return last_rejoin_at is None or now - last_rejoin_at >= t.renew_interval_seconds
+
+
+def servers_to_rejoin(members: list[dict[str, Any]]) -> list[str]:
+    """``addr:port`` of every LAN member the agent lists as a failed Consul server (not one that left)."""
+    return [f"{m['Addr']}:{m['Port']}" for m in members
+            if (m.get("Tags") or {}).get("role") == "consul" and m.get("Status") == SERF_FAILED]
+
+
 def promise_refusal(*, active: bool, holding: bool, racing: bool) -> str | None:
     """Why this job cannot promise a failsafe holder not to take over (None: it can)."""
     if active:
