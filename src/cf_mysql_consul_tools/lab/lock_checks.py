@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.resolver
 import pymysql
 
@@ -35,16 +36,24 @@ def wait_one_active(lab: Lab, *, timeout: float = 60, other_than: str | None = N
     return found
 
 
-def resolve(lab: Lab, via: str, service: str = "mysql") -> list[str]:
-    """A records of ``<service>.service.consul`` from the Consul agent DNS (port 8600) on ``via``."""
+def agent_dns(address: str, name: str) -> tuple[str, ...] | None:
+    """A records of ``name`` from the Consul agent DNS (port 8600) at ``address``, sorted: () when it
+    has none, None when the agent does not answer."""
     resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [lab.instance(via).address]
+    resolver.nameservers = [address]
     resolver.port = 8600
     resolver.lifetime = 1.0
     try:
-        return sorted(a.address for a in resolver.resolve(f"{service}.service.consul", "A"))
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers, dns.exception.Timeout):
-        return []
+        return tuple(sorted(a.address for a in resolver.resolve(name, "A")))
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return ()
+    except (dns.resolver.NoNameservers, dns.exception.Timeout):
+        return None
+
+
+def resolve(lab: Lab, via: str, service: str = "mysql") -> list[str]:
+    """A records of ``<service>.service.consul`` from the Consul agent DNS on ``via`` ([] when none)."""
+    return list(agent_dns(lab.instance(via).address, f"{service}.service.consul") or ())
 
 
 def _write(address: str, admin: tuple[str, str], timeout: float) -> bool:

@@ -10,18 +10,14 @@ import base64
 import json
 from dataclasses import dataclass
 
-import dns.exception
-import dns.resolver
 import requests
 
 from cf_mysql_consul.proxy.client import ApiError
 from cf_mysql_consul_tools import access
 from cf_mysql_consul_tools.lab.lab import Lab
+from cf_mysql_consul_tools.lab.lock_checks import agent_dns
 from cf_mysql_consul_tools.lab.processes import process_state
 from cf_mysql_consul_tools.lab.waiting import wait_until
-
-CONSUL_HTTP_PORT = 8500
-CONSUL_DNS_PORT = 8600
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +92,20 @@ def wait_serving(lab: Lab, *, timeout: float = 60) -> str:
 
 
 def _agents(lab: Lab) -> list[str]:
-    return [i.address for i in lab.deployment.with_job("consul_agent") if lab.is_running(i.name, "consul_agent.consul")]
+    return [i.name for i in lab.deployment.with_job("consul_agent") if lab.is_running(i.name, "consul_agent.consul")]
 
 
 def _lock(lab: Lab, key: str) -> LockView:
     error = "no Consul agent is running"
-    for address in _agents(lab):
+    for agent in _agents(lab):
         try:
-            response = requests.get(f"http://{address}:{CONSUL_HTTP_PORT}/v1/kv/{key}", timeout=1)
+            response = requests.get(f"{lab.consul_url(agent)}/v1/kv/{key}", timeout=1)
             if response.status_code == 404:
                 return LockView(key, None, None, None, None)
             response.raise_for_status()
             item = response.json()[0]
         except (requests.RequestException, ValueError, IndexError) as exc:
-            error = f"{address}: {type(exc).__name__}"
+            error = f"{lab.instance(agent).address}: {type(exc).__name__}"
             continue
         holder = None
         if item.get("Session"):
@@ -122,17 +118,10 @@ def _lock(lab: Lab, key: str) -> LockView:
 
 
 def _dns(lab: Lab, name: str) -> tuple[str, ...] | None:
-    for address in _agents(lab):
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [address]
-        resolver.port = CONSUL_DNS_PORT
-        resolver.lifetime = 1.0
-        try:
-            return tuple(sorted(a.address for a in resolver.resolve(name, "A")))
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return ()
-        except (dns.resolver.NoNameservers, dns.exception.Timeout):
-            continue
+    for agent in _agents(lab):
+        answer = agent_dns(lab.instance(agent).address, name)
+        if answer is not None:
+            return answer
     return None
 
 
