@@ -17,12 +17,14 @@ from cf_mysql_consul.consul_lock.decide import (
     decide,
     needs_peers,
     promise_refusal,
+    proves,
     rejoin_due,
     servers_to_rejoin,
     session_renewal_due,
     wants_backends,
+    watch_wakes,
 )
-from cf_mysql_consul.consul_lock.timing import Timing
+from cf_mysql_consul.consul_lock.timing import Timing, stale_holder_free_at
 
 T = Timing()
 NOW = 1000.0
@@ -36,7 +38,7 @@ def snap(**changes: Any) -> Snapshot:
     base = Snapshot(
         session="s-mine", session_ok_at=NOW - 0.01, heartbeat_ok_at=NOW - 0.02, key=MINE, key_ok=True,
         consul_error=None, proxy=ProxyState.SERVING, proxy_detail="", active=True, lease_ok_at=NOW - 1.0,
-        last_acquire_at=None, step_down=None, stepped_down=False,
+        last_acquire_at=None, step_down=None, stepped_down=False, proof_at=NOW - 0.005,
     )
     return dataclasses.replace(base, **changes)
 
@@ -257,3 +259,52 @@ def test_no_failsafe_when_the_local_agent_itself_does_not_answer() -> None:
     assert not needs_peers(s, NOW, T)
     d = decide(dataclasses.replace(s, failsafe_ok_at=CONFIRMED), NOW, T)
     assert d.action is Action.DEACTIVATE and "local Consul agent does not answer" in d.reason
+
+
+def standby_seeing(key: KeyView, *, seen_at: float | None, **changes: Any) -> Snapshot:
+    """A healthy standby (proxy/1) with its own session, seeing ``key`` first received at ``seen_at``."""
+    return snap(session="s-standby", key=key, active=False, proxy=ProxyState.STANDBY, lease_ok_at=None,
+                me="proxy/1", key_seen_at=seen_at, **changes)
+
+
+HELD_BY_0 = KeyView(session="s-holder", lock_index=7, modify_index=90,
+                    value={"proxy": "proxy/0", "backend": "mysql/0", "peers": ["proxy/0", "proxy/1"]})
+
+
+def test_a_standby_unseats_a_holder_whose_proof_is_older_than_any_lease_it_granted() -> None:
+    seen = NOW - 1.0
+    free_at = stale_holder_free_at(T, seen)
+    waiting = decide(standby_seeing(HELD_BY_0, seen_at=seen), NOW, T)
+    assert waiting.action is Action.NOTHING
+    assert waiting.delay == pytest.approx(min(T.renew_interval_seconds, free_at - NOW))  # wakes when it is due
+    assert decide(standby_seeing(HELD_BY_0, seen_at=seen), free_at - 0.001, T).action is Action.NOTHING
+    d = decide(standby_seeing(HELD_BY_0, seen_at=seen), free_at, T)
+    assert d.action is Action.UNSEAT and "proxy/0" in d.reason
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"promised_until": NOW + 1, "promised_to": "proxy/0"}, "promised the holder not to take over"),
+    ({"me": "proxy/2"}, "not in the peer list the holder asks for promises"),
+    ({"key_seen_at": None}, "the index was never received (a new read after a different one)"),
+    ({"key": dataclasses.replace(HELD_BY_0, value={"proxy": "proxy/0"})}, "no recorded peer list"),
+    ({"consul_error": "timeout"}, "Consul does not answer"),
+    ({"proxy": ProxyState.GONE}, "its own proxy is gone"),
+])
+def test_a_standby_never_unseats_when(changes: dict[str, Any], why: str) -> None:
+    s = dataclasses.replace(standby_seeing(HELD_BY_0, seen_at=NOW - 100.0), **changes)
+    assert decide(s, NOW, T).action is not Action.UNSEAT, why
+
+
+def test_the_holder_proves_by_writing_only_while_its_last_view_shows_its_session() -> None:
+    assert proves(session="s-mine", key=MINE)
+    assert not proves(session="s-mine", key=THEIRS)
+    assert not proves(session="s-mine", key=FREE)
+    assert not proves(session=None, key=MINE)
+    assert not proves(session="s-mine", key=None)
+
+
+def test_the_watch_wakes_on_a_new_holder_not_on_the_holders_proof_writes() -> None:
+    proof = dataclasses.replace(MINE, modify_index=MINE.modify_index + 1, value={"updated": "later"})
+    assert not watch_wakes(MINE, proof)
+    assert watch_wakes(MINE, FREE) and watch_wakes(MINE, THEIRS) and watch_wakes(None, MINE)
+    assert watch_wakes(MINE, dataclasses.replace(MINE, lock_index=MINE.lock_index + 1))

@@ -109,6 +109,32 @@ def test_paused_instance_hands_over_and_never_serves_again_without_the_lock(lab:
           f"{[round(o.seconds * 1000, 1) for o in late]} ms")
 
 
+def test_a_hung_lock_job_is_unseated_once_its_last_lease_has_run_out(lab: Lab) -> None:
+    """Rule 5 of the timing, at its sharpest: the holder's consul-lock hangs while its proxy runs on,
+    serving until the lease anchored at the last proof write runs out. The standby releases the
+    hung holder's session from the key (no lock-delay) once no lease of it can remain, before the
+    heartbeat check would have gone critical and the lock-delay run out; the proxies' own traffic
+    events must never overlap."""
+    old, new = lc.wait_ready(lab)
+    t0 = time.monotonic()
+    lab.pause(old, "consul-lock")
+    try:
+        assert lc.wait_one_active(lab, other_than=old, timeout=60) == new
+        took = time.monotonic() - t0
+    finally:
+        lab.resume(old, "consul-lock")
+    entries = read_events(lab.instance_dir(lab.instance(new)) / LOCK_AUDIT)
+    unseats = [e for e in entries if e.get("event") == "unseat" and float(str(e["monotonic"])) > t0]
+    assert unseats and old in str(unseats[0]["reason"]), f"{new} took over without unseating {old}: {entries[-5:]}"
+    wait_until(lambda: str(lc.lock_state(lab, old).get("reason", "")).startswith("standby"), timeout=30,
+               what=f"{old}'s consul-lock to notice it lost the lock", describe=lambda: str(lc.lock_state(lab, old)))
+    stays_standby(lab, old, 2)
+    report = lc.audit_lab(lab, since=t0 - 1)
+    assert report.ok, report.describe()
+    print(f"consul-lock hung on {old}: {new} unseated it and was active after {took:.2f} s "
+          f"(heartbeat TTL + lock-delay: {T.heartbeat_ttl_seconds + T.lock_delay_seconds:g} s)")
+
+
 def test_graceful_drain_hands_over_without_overlap(lab: Lab) -> None:
     old, new = lc.wait_ready(lab)
     results: list[tuple[float, str | None]] = []

@@ -7,12 +7,15 @@ import dataclasses
 import pytest
 
 from cf_mysql_consul.consul_lock.timing import (
+    CLOCK_RATE_MARGIN,
     Timing,
     TimingError,
     check,
     failsafe_lease_end,
     lease_allowed,
     lease_end,
+    proof_lease_bound,
+    stale_holder_free_at,
 )
 
 
@@ -58,13 +61,13 @@ def test_lease_allowed_only_while_session_and_heartbeat_are_fresh() -> None:
 
 def test_lease_end_is_anchored_at_the_calls_it_trusts_not_at_the_grant() -> None:
     t = Timing()
-    fresh = lease_end(t, 100.0, key_read_at=99.9, session_ok_at=99.8, heartbeat_ok_at=99.7)
+    fresh = lease_end(t, 100.0, proof_at=99.9, session_ok_at=99.8, heartbeat_ok_at=99.7)
     assert fresh == 100.0 + t.proxy_timeout_seconds + t.lease_seconds
-    # Paused for 3 s between the key read and the grant: the lease ends where the read allows.
-    late = lease_end(t, 103.0, key_read_at=100.0, session_ok_at=99.9, heartbeat_ok_at=99.9)
+    # Paused for 3 s between the proof write and the grant: the lease ends where the proof allows.
+    late = lease_end(t, 103.0, proof_at=100.0, session_ok_at=99.9, heartbeat_ok_at=99.9)
     assert late == 100.0 + t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds
     assert late < 100.0 + t.lock_delay_seconds  # before anyone else could take the key
-    stale_session = lease_end(t, 100.0, key_read_at=100.0, session_ok_at=91.0, heartbeat_ok_at=100.0)
+    stale_session = lease_end(t, 100.0, proof_at=100.0, session_ok_at=91.0, heartbeat_ok_at=100.0)
     assert stale_session == 91.0 + t.session_ttl_seconds
 
 
@@ -82,3 +85,25 @@ def test_a_failsafe_lease_ends_before_the_first_promise_could() -> None:
     assert failsafe_lease_end(t, sent + 1.5, confirmed_at=sent) < sent + t.failsafe_ttl_seconds
     # Granted at once: the ordinary lease length is the shorter bound.
     assert failsafe_lease_end(t, sent, confirmed_at=sent) == sent + t.proxy_timeout_seconds + t.lease_seconds
+
+
+def test_without_a_proof_write_a_lease_is_over_before_it_starts() -> None:
+    assert lease_end(Timing(), 100.0, proof_at=None, session_ok_at=99.9, heartbeat_ok_at=99.9) == 100.0
+
+
+LONG = Timing(session_ttl_seconds=30, lease_seconds=6, lock_delay_seconds=8)
+SLOW = Timing(session_ttl_seconds=15, consul_timeout_seconds=2, proxy_timeout_seconds=1, lease_seconds=2,
+              lock_delay_seconds=6, heartbeat_ttl_seconds=3, failsafe_ttl_seconds=4)
+
+
+@pytest.mark.parametrize("timing", [Timing(), LONG, SLOW])
+def test_a_stale_holder_is_unseated_only_after_every_lease_anchored_at_its_last_proof_ended(timing: Timing) -> None:
+    check(timing)
+    proof_sent, seen = 100.0, 100.0  # the standby received the proof's index the instant it was sent
+    latest_lease_end = max(lease_end(timing, proof_sent + late, proof_at=proof_sent, session_ok_at=proof_sent,
+                                     heartbeat_ok_at=proof_sent) for late in (0.0, 0.5, 1.0, 5.0, 50.0))
+    assert latest_lease_end == proof_sent + proof_lease_bound(timing)
+    free_at = stale_holder_free_at(timing, seen)
+    # Measured on the standby's clock, which may run slower than the holder's by the clock-rate margin.
+    holder_clock_at_free = proof_sent + (free_at - seen) * (1 - CLOCK_RATE_MARGIN)
+    assert holder_clock_at_free > latest_lease_end

@@ -9,6 +9,7 @@ session. ``acquire`` and ``release`` are atomic compare-and-set operations on th
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -60,6 +61,19 @@ class ConsulLock:
     def __init__(self, host: str, port: int, *, timeout: float) -> None:
         self.timeout = timeout
         self.client = _Consul(host, port, timeout)
+
+    def _txn(self, what: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """One atomic transaction: the result of each operation, or None when a check in it failed
+        (Consul rolled it back and answered 409)."""
+        try:
+            doc = self.client.txn.put(ops)
+        except consul.exceptions.ClientError as exc:
+            if str(exc).startswith("409"):
+                return None
+            raise ConsulUnavailable(f"{what}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        except (requests.RequestException, consul.ConsulException, OSError, ValueError) as exc:
+            raise ConsulUnavailable(f"{what}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        return list((doc or {}).get("Results") or [])
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -196,3 +210,31 @@ class ConsulLock:
         reads the predecessor's backend from it).
         """
         return bool(self._call("release", self.client.kv.put, key, json.dumps(value), release=session))
+
+    def prove(self, key: str, session: str, index: int, value: dict[str, Any]) -> KeyView | None:
+        """Prove ``session`` still holds ``key`` by writing it (rule 5 of ``timing``): one transaction
+        that checks nobody wrote the key since ModifyIndex ``index`` and locks it again with
+        ``session`` and ``value``. The key's new view, or None when the key changed or is not ours."""
+        results = self._txn("prove", [
+            {"KV": {"Verb": "check-index", "Key": key, "Index": index}},
+            {"KV": {"Verb": "check-session", "Key": key, "Session": session}},
+            {"KV": {"Verb": "lock", "Key": key, "Session": session, "Value": _encoded(value)}},
+        ])
+        if results is None:
+            return None
+        entry = results[-1].get("KV") or {}
+        return KeyView(session=entry.get("Session"), lock_index=int(entry.get("LockIndex", 0)),
+                       modify_index=int(entry.get("ModifyIndex", 0)), value=value)
+
+    def unseat(self, key: str, holder_session: str, index: int, value: dict[str, Any]) -> bool:
+        """Release ``holder_session``'s hold on ``key`` only if nobody wrote the key since ModifyIndex
+        ``index`` (one transaction; a release starts no lock-delay). True when released."""
+        return self._txn("unseat", [
+            {"KV": {"Verb": "check-index", "Key": key, "Index": index}},
+            {"KV": {"Verb": "unlock", "Key": key, "Session": holder_session, "Value": _encoded(value)}},
+        ]) is not None
+
+
+def _encoded(value: dict[str, Any]) -> str:
+    """A key value as the transaction API takes it: base64 of its JSON."""
+    return base64.b64encode(json.dumps(value).encode()).decode()

@@ -1,8 +1,9 @@
 """The consul-lock process: observe -> decide -> act, once per cycle, plus a blocking watch.
 
 The main thread runs the cycles (every ``Decision.delay``, or at once when the watch sees the
-key change or a step-down is asked for). A second thread only keeps a blocking read on the
-key open (``consistent`` while this job holds it) and wakes the main thread on any change. The
+key change hands or a step-down is asked for). A second thread only keeps a blocking read on the
+key open (``consistent`` while this job holds it), notes when each ModifyIndex of the key was
+first received (rule 5 of ``timing``) and wakes the main thread when the holder changes. The
 peer API's threads answer failsafe requests from a holder (``Promises``, under its guard).
 Nothing but the main thread talks to the proxy or changes the lock. Every choice is made by
 ``decide`` (and the small pure helpers beside it); this module only does the I/O.
@@ -34,11 +35,13 @@ from cf_mysql_consul.consul_lock.decide import (
     holding,
     needs_peers,
     promise_refusal,
+    proves,
     rejoin_due,
     servers_to_rejoin,
     session_renewal_due,
     wants_backends,
     wants_holder_liveness,
+    watch_wakes,
 )
 from cf_mysql_consul.consul_lock.failsafe import PeerClient, Promises, Round
 from cf_mysql_consul.consul_lock.metrics import LockMetrics
@@ -69,7 +72,8 @@ class Memory:
     graceful: bool = False
     stepped_down: bool = False
     key: KeyView | None = None
-    key_read_at: float | None = None  # send time of the last consistent read that succeeded
+    proof_at: float | None = None  # send time of the last proof write that succeeded
+    key_seen: tuple[int, float] | None = None  # (ModifyIndex, when first received), under LockDaemon.seen_guard
     registered: bool = False
     servers_failing: bool = False  # the last server call failed: resync the agent's checks once they answer
     node: str | None = None  # this agent's Consul node name (recorded in the key)
@@ -103,6 +107,7 @@ class LockDaemon:
         self._last_round = ""
         self._rejoin_at: float | None = None
         self._rejoining = threading.Lock()
+        self.seen_guard = threading.Lock()
 
     # ---- entry points ----------------------------------------------------------------------
     def request_step_down(self, reason: str, *, drain: bool) -> None:
@@ -213,9 +218,8 @@ class LockDaemon:
                 except SessionGone:
                     self._event("session_lost", f"session {m.session[:8]} is gone (invalidated)")
                     m.session, m.session_ok_at, m.session_created_at = None, None, None
-            sent = time.monotonic()
-            _, m.key = self.consul.read_key(c.key, consistent=True)
-            m.key_read_at, key_ok = sent, True
+            self._observe_key()
+            key_ok = True
             if m.node is None:
                 m.node = self.consul.node_name()
         except ConsulUnavailable as exc:
@@ -230,11 +234,51 @@ class LockDaemon:
             session=m.session, session_ok_at=m.session_ok_at, heartbeat_ok_at=m.heartbeat_ok_at, key=m.key,
             key_ok=key_ok, consul_error=error, proxy=state, proxy_detail=detail, active=m.active,
             lease_ok_at=m.lease_ok_at, last_acquire_at=m.last_acquire_at, step_down=m.step_down,
-            stepped_down=m.stepped_down, me=c.instance_name, agent_ok=agent_ok, key_read_at=m.key_read_at,
+            stepped_down=m.stepped_down, me=c.instance_name, agent_ok=agent_ok, proof_at=m.proof_at,
+            key_seen_at=self._seen_at(m.key),
             promised_until=promised_until, promised_to=promised_to, backend=m.backend,
             predecessor_backend=(m.predecessor or {}).get("backend"),
         )
         return self._complete(s)
+
+    def _observe_key(self) -> None:
+        """This cycle's view of the key: a proof write while the last view shows this job holding it
+        (retried once when the key changed by this job's own write), else a consistent read."""
+        m, c = self.memory, self.config
+        if not proves(session=m.session, key=m.key):
+            _, m.key = self.consul.read_key(c.key, consistent=True)
+            self._note_seen(m.key)
+            return
+        for _ in range(2):
+            assert m.session is not None and m.key is not None
+            sent = time.monotonic()
+            proof = self.consul.prove(c.key, m.session, m.key.modify_index, self._value())
+            if proof is not None:
+                m.key, m.proof_at = proof, sent
+                self._note_seen(proof)
+                return
+            _, m.key = self.consul.read_key(c.key, consistent=True)
+            self._note_seen(m.key)
+            if not proves(session=m.session, key=m.key):
+                self._event("proof_failed", f"the key is no longer held by this job's session: {_describe(m.key)}")
+                return
+        # Still ours, but its index moved twice under this job's own writes: no fresh proof this
+        # cycle, so a lease granted now ends by the previous one (lease_end).
+
+    def _note_seen(self, key: KeyView | None) -> None:
+        """Remember when this ModifyIndex of the key was first received (just after a read returned it)."""
+        received = time.monotonic()
+        with self.seen_guard:
+            if key is None:
+                self.memory.key_seen = None
+            elif self.memory.key_seen is None or self.memory.key_seen[0] != key.modify_index:
+                self.memory.key_seen = (key.modify_index, received)
+
+    def _seen_at(self, key: KeyView | None) -> float | None:
+        """When the ModifyIndex of ``key`` was first received, if that is the index last noted."""
+        with self.seen_guard:
+            seen = self.memory.key_seen
+        return seen[1] if seen is not None and key is not None and seen[0] == key.modify_index else None
 
     def _complete(self, s: Snapshot) -> Snapshot:
         """Add what only some decisions need, asking only when they will need it."""
@@ -277,6 +321,8 @@ class LockDaemon:
             self._create_session()
         elif action is Action.ACQUIRE:
             self._acquire(s)
+        elif action is Action.UNSEAT:
+            self._unseat(d, s)
         elif action is Action.ACTIVATE:
             self._activate(d, s)
         elif action is Action.RENEW_LEASE:
@@ -346,6 +392,29 @@ class LockDaemon:
                     f"{(predecessor or {}).get('proxy')} on {(predecessor or {}).get('backend')}")
         self.wake.set()  # the next cycle (at once) renews, re-reads and decides to activate
 
+    def _unseat(self, d: Decision, s: Snapshot) -> None:
+        """Release a stale holder's session from the key, if nobody wrote the key since this job
+        first saw its ModifyIndex (rule 5 of ``timing``); racing, so no promise is given meanwhile."""
+        m, c = self.memory, self.config
+        assert s.key is not None and s.key.session is not None
+        with self.promises.guard:
+            if self.promises.active(time.monotonic()):
+                return  # a promise arrived after the snapshot: keep it
+            m.racing = True
+        value = {**(s.key.value or {}), "released": f"unseated by {c.instance_name}: {d.reason}"}
+        try:
+            released = self.consul.unseat(c.key, s.key.session, s.key.modify_index, value)
+        except ConsulUnavailable as exc:
+            log.info("unseat failed: %s", exc)
+            released = False
+        finally:
+            with self.promises.guard:
+                m.racing = False
+        if released:
+            self._event("unseat", f"released {_describe(s.key)} from {c.key}: {d.reason}")
+            m.last_acquire_at = None
+            self.wake.set()  # race for the key at once
+
     def _activate(self, d: Decision, s: Snapshot) -> None:
         m, c = self.memory, self.config
         if s.key is not None:
@@ -357,12 +426,7 @@ class LockDaemon:
         if not self._grant_lease(f"enabled by consul-lock: holds {c.key} (LockIndex {m.lock_index})",
                                  lease_until=d.lease_until, preferred=d.preferred, first=True):
             return
-        m.predecessor = None
-        try:
-            assert m.session is not None
-            self.consul.acquire(c.key, m.session, self._value())
-        except ConsulUnavailable as exc:
-            log.warning("could not record the backend in the key: %s", exc)
+        m.predecessor = None  # the next proof write records this job's backend in the key
         try:
             marked = self.consul.mark_others_critical(
                 service_name=c.service_name, own_service_id=c.service_id,
@@ -376,9 +440,6 @@ class LockDaemon:
                      failsafe: bool = False) -> bool:
         """Enable (or keep enabled) the proxy's traffic with a fresh lease; False when refused."""
         m, t = self.memory, self.config.timing
-        # Compare with what the key records, not with m.backend: each cycle's observation
-        # already refreshes m.backend from the proxy, so that would never differ.
-        recorded = (m.key.value or {}) if m.key is not None else {}
         sent = time.monotonic()
         try:
             cluster = self.proxy.enable(lease_seconds=t.lease_seconds, message=message, preferred=preferred,
@@ -405,13 +466,6 @@ class LockDaemon:
             self._event("activate", message, backend=m.backend, preferred=preferred)
             if cluster.get("activeBackend"):  # /health answers 200 only with a backend to serve from
                 self._announce("passing")
-        # A new backend, or a record that failed (Consul timed out just after the acquire): record it.
-        elif ((recorded.get("backend"), recorded.get("lock_index")) != (m.backend, m.lock_index)
-              and m.session is not None and not failsafe):
-            try:
-                self.consul.acquire(self.config.key, m.session, self._value())
-            except ConsulUnavailable as exc:
-                log.warning("could not record the new backend in the key: %s", exc)
         return True
 
     def _disable(self, reason: str) -> None:
@@ -555,13 +609,15 @@ class LockDaemon:
 
     # ---- watch, state, log --------------------------------------------------------------------
     def _watch(self) -> None:
-        """Keep a blocking read on the key open; wake the main loop when it changes."""
+        """Keep a blocking read on the key open; note each new ModifyIndex; wake the main loop when
+        the holder changes (a holder's proof writes change the index every cycle and wake nobody)."""
+        last: KeyView | None = None
         while not self.stop.is_set():
             m = self.memory
             consistent = m.active or self._holds_key()
             try:
-                index, _ = self.watch_consul.watch_key(self.config.key, self._watch_index,
-                                                       wait=WATCH_WAIT_SECONDS, consistent=consistent)
+                index, key = self.watch_consul.watch_key(self.config.key, self._watch_index,
+                                                         wait=WATCH_WAIT_SECONDS, consistent=consistent)
             except ConsulUnavailable:
                 self.stop.wait(0.5)
                 continue
@@ -569,7 +625,10 @@ class LockDaemon:
                 if index < self._watch_index:
                     index = 0
                 self._watch_index = index
-                self.wake.set()
+                self._note_seen(key)
+                if watch_wakes(last, key):
+                    self.wake.set()
+                last = key
 
     def _log_round(self, r: Round) -> None:
         """Log a peer round when its outcome or its refusals change (one line, not one per cycle)."""
@@ -580,7 +639,7 @@ class LockDaemon:
 
     def _event(self, event: str, reason: str, **fields: Any) -> None:
         m = self.memory
-        if event in ("activate", "deactivate", "release", "acquire"):
+        if event in ("activate", "deactivate", "release", "acquire", "unseat"):
             self.metrics.handovers.labels(event=event).inc()
         entry = self.audit.write(event, reason, lock_index=m.lock_index, session=m.session, **fields)
         log.info("%s: %s", event, reason, extra={"fields": entry})
@@ -607,6 +666,16 @@ class LockDaemon:
             os.replace(tmp, self.config.state_path)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.config.state_path, exc)
+
+
+def _describe(key: KeyView | None) -> str:
+    """The key's holder in a log line."""
+    if key is None:
+        return "the key is absent"
+    if key.session is None:
+        return f"the key is free (ModifyIndex {key.modify_index})"
+    return (f"{(key.value or {}).get('proxy', 'unknown')}'s session {key.session[:8]} "
+            f"(LockIndex {key.lock_index}, ModifyIndex {key.modify_index})")
 
 
 __all__ = ["LockDaemon", "ProxyState"]

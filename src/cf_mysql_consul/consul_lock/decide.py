@@ -13,7 +13,9 @@ Rules, in order (the first that applies wins; every decision carries a readable 
    certainly run out. Else renew the lease when due.
 4. Not active: no session -> create one; promised a peer not to race -> wait; the key shows our
    session -> activate; the key is free -> race for it, unless the holder's recorded peer list
-   leaves this job out; else standby.
+   leaves this job out; the key held by a holder whose proof has not changed for longer than its
+   leases can last (rule 5 of ``timing``) -> release it from the key (unseat), if that holder's
+   recorded peer list names this job; else standby.
 
 The daemon acts on the fields of ``Decision`` only, never on the words of its reason.
 """
@@ -24,7 +26,13 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cf_mysql_consul.consul_lock.timing import Timing, failsafe_lease_end, lease_allowed, lease_end
+from cf_mysql_consul.consul_lock.timing import (
+    Timing,
+    failsafe_lease_end,
+    lease_allowed,
+    lease_end,
+    stale_holder_free_at,
+)
 
 LEASE_DUE_FRACTION = 0.9
 """Renew the lease once this fraction of ``renew_interval`` has passed since the last grant."""
@@ -43,6 +51,7 @@ class Action(enum.Enum):
     DEACTIVATE = "deactivate"
     RELEASE = "release"
     STEP_DOWN = "step_down"
+    UNSEAT = "unseat"
 
 
 class ProxyState(enum.Enum):
@@ -84,7 +93,8 @@ class Snapshot:
     stepped_down: bool
     me: str = ""  # this job's instance name, e.g. proxy/0
     agent_ok: bool = True  # the local Consul agent answered this cycle (its heartbeat call succeeded)
-    key_read_at: float | None = None  # send time of the last consistent read that succeeded
+    proof_at: float | None = None  # send time of the last proof write that succeeded (rule 5 of timing)
+    key_seen_at: float | None = None  # when this job first received the key's current ModifyIndex
     failsafe_ok_at: float | None = None  # send time of this cycle's peer round, when every peer accepted
     failsafe_detail: str = ""  # why the peer round failed (or "" when none was needed)
     promised_until: float | None = None  # this job promised a peer not to race until then
@@ -163,6 +173,20 @@ def servers_to_rejoin(members: list[dict[str, Any]]) -> list[str]:
     """``addr:port`` of every LAN member the agent lists as a failed Consul server (not one that left)."""
     return [f"{m['Addr']}:{m['Port']}" for m in members
             if (m.get("Tags") or {}).get("role") == "consul" and m.get("Status") == SERF_FAILED]
+
+
+def proves(*, session: str | None, key: KeyView | None) -> bool:
+    """Prove the lock this cycle by a write (rule 5 of ``timing``) rather than read the key: the last
+    view of the key shows this job's session."""
+    return session is not None and key is not None and key.session == session
+
+
+def watch_wakes(before: KeyView | None, after: KeyView | None) -> bool:
+    """Whether a change the key watch saw calls for a cycle at once: the holder changed (or the key
+    came or went). A holder's proof writes change only the ModifyIndex and wake nobody."""
+    def holder(k: KeyView | None) -> tuple[str | None, int] | None:
+        return None if k is None else (k.session, k.lock_index)
+    return holder(before) != holder(after)
 
 
 def promise_refusal(*, active: bool, holding: bool, racing: bool) -> str | None:
@@ -294,7 +318,23 @@ def _standby(s: Snapshot, now: float, t: Timing) -> Decision:
             return Decision(Action.NOTHING, "key free but refused a moment ago (lock-delay): racing again shortly",
                             delay=ACQUIRE_RETRY_SECONDS)
         return Decision(Action.ACQUIRE, "key free: racing for it")
-    return Decision(Action.NOTHING, f"standby: key held by {_holder_name(s.key)} (LockIndex {s.key.lock_index})")
+    return _stale_holder(s, now, t)
+
+
+def _stale_holder(s: Snapshot, now: float, t: Timing) -> Decision:
+    """The key is held by another session: unseat that holder once its proof is older than any lease
+    it could have granted on it (rule 5 of ``timing``), else wait (and wake when that time comes)."""
+    assert s.key is not None
+    held = f"standby: key held by {_holder_name(s.key)} (LockIndex {s.key.lock_index})"
+    peers = (s.key.value or {}).get("peers")
+    if s.key_seen_at is None or not s.me or not isinstance(peers, list) or s.me not in peers:
+        return Decision(Action.NOTHING, held)
+    free_at = stale_holder_free_at(t, s.key_seen_at)
+    if now < free_at:
+        return Decision(Action.NOTHING, held, delay=min(t.renew_interval_seconds, free_at - now))
+    return Decision(Action.UNSEAT, f"{_holder_name(s.key)} has proven no hold on the key for "
+                                   f"{now - s.key_seen_at:.1f} s, longer than any lease it granted lasts: "
+                                   f"releasing its session from the key (no lock-delay)")
 
 
 def _not_listed(s: Snapshot) -> list[str] | None:
@@ -319,7 +359,7 @@ def _left_out(s: Snapshot) -> str | None:
 
 
 def _lease_end(s: Snapshot, now: float, t: Timing) -> float:
-    return lease_end(t, now, key_read_at=s.key_read_at, session_ok_at=s.session_ok_at,
+    return lease_end(t, now, proof_at=s.proof_at, session_ok_at=s.session_ok_at,
                      heartbeat_ok_at=s.heartbeat_ok_at)
 
 

@@ -13,9 +13,9 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
 3. ``serfHealth`` going critical (the VM or its agent is gone): Consul clears the key's
    Session at once, at any moment, and the holder may be too slow to notice (a starved or
    paused process). Its last lease was granted at most one ``consul_timeout`` after a
-   consistent read that showed it holding the key, so that lease must end before the
+   proof write (rule 5) that showed it holding the key, so that lease must end before the
    lock-delay does: ``consul_timeout + proxy_timeout + lease < lock_delay``. ``lease_end``
-   anchors every grant at that read and the proxy refuses a grant that arrives after it, so
+   anchors every grant at that proof and the proxy refuses a grant that arrives after it, so
    neither a paused lock job nor a paused proxy can stretch a lease past it. (An earlier
    version relied on the holder reacting within ``proxy_timeout``; a loaded CI machine showed
    a 675 ms overlap, so the rule no longer trusts the holder to react.)
@@ -33,6 +33,27 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    earlier than ``sent``, and the margin covers the rate difference of two hosts' monotonic
    clocks. One peer that does not answer in time ends failsafe leases at once; the last lease
    runs out by the bound above, before that peer's promise does.
+5. A stale holder unseated: the holder proves it holds the key each cycle by a WRITE, not a read:
+   one transaction that checks the key's ModifyIndex is the one of its previous proof and
+   re-locks the key with its session, so every proof gives the key a new ModifyIndex. Every
+   lease it grants through Consul is anchored at the send time of its last proof, so it ends by
+   ``proof_sent + consul_timeout + proxy_timeout + lease`` (``lease_end``). A standby that has
+   seen one ModifyIndex ``I`` unchanged since it first received it at ``seen`` may release the
+   holder's session from the key with a transaction that checks the ModifyIndex is still ``I``
+   (a release starts no lock-delay), no earlier than
+   ``seen + (consul_timeout + proxy_timeout + lease) * (1 + 2 * CLOCK_RATE_MARGIN)``
+   (``stale_holder_free_at``). If the transaction succeeds, no proof was applied after ``I``;
+   the proof with index ``I`` was sent before ``seen`` (a read cannot return a write before it
+   is applied), so every lease the holder granted through Consul ended before the release. A
+   standby releases only while it has no promise in force and marks itself racing first, so
+   it gives no new promise meanwhile, and failsafe leases (rule 4) end before its last promise
+   does; only a standby named in the peer list the holder recorded in the key releases,
+   because only those are asked for failsafe promises. This bounds a handover away from a holder
+   that is paused, killed or cut off by its own lease, not by gossip's failure detection
+   (which grows with the cluster) nor by the lock-delay. For a hung or killed lock job whose agent
+   lives, the heartbeat check would free the key too, but with the lock-delay on top: its TTL
+   (default 4 s) is longer than the unseat bound (2.76 s with the defaults), so the standby
+   unseats first.
 Everything here is pure; ``check`` raises ``TimingError`` naming the property to change.
 """
 
@@ -42,8 +63,9 @@ from dataclasses import dataclass
 
 CONSUL_MIN_TTL_SECONDS = 10
 CONSUL_MAX_TTL_SECONDS = 86400
-CYCLE_CONSUL_CALLS = 3
-"""Consul calls in one holder cycle before the lease is granted: heartbeat, renew, key read."""
+CYCLE_CONSUL_CALLS = 5
+"""Consul calls in one holder cycle before the lease is granted, at most: heartbeat, renew, proof
+write, and when the proof finds the key changed by this job's own write, a read and a second proof."""
 CLOCK_RATE_MARGIN = 0.001
 """How much faster one host's monotonic clock may run than another's (NTP slews at most 0.05%)."""
 
@@ -60,7 +82,7 @@ class Timing:
     lock_delay_seconds: float = 3
     lease_seconds: float = 1.5
     renew_interval_seconds: float = 0.5
-    heartbeat_ttl_seconds: float = 2.5
+    heartbeat_ttl_seconds: float = 4
     consul_timeout_seconds: float = 0.75
     proxy_timeout_seconds: float = 0.5
     failsafe_ttl_seconds: float = 3
@@ -157,23 +179,36 @@ def lease_allowed(t: Timing, now: float, *, session_ok_at: float | None, heartbe
     return None
 
 
-def lease_end(t: Timing, sent: float, *, key_read_at: float | None, session_ok_at: float | None,
+def lease_end(t: Timing, sent: float, *, proof_at: float | None, session_ok_at: float | None,
               heartbeat_ok_at: float | None) -> float:
     """The monotonic instant a lease granted at ``sent`` must end by, whatever happened since.
 
-    Each rule above, anchored at the call it trusts rather than at ``sent``: a consistent read
-    showing this job holding the key (rule 3), the last session renewal (rule 1) and the last
-    heartbeat (rule 2). A lock job paused between its read and its grant thus grants a shorter
-    lease, or one the proxy refuses as already over, never a longer one.
+    Each rule above, anchored at the call it trusts rather than at ``sent``: the last proof write
+    showing this job holding the key (rules 3 and 5), the last session renewal (rule 1) and the last
+    heartbeat (rule 2). A lock job paused between its proof and its grant thus grants a shorter
+    lease, or one the proxy refuses as already over, never a longer one. Without a proof the
+    lease is already over.
     """
-    ends = sent + t.proxy_timeout_seconds + t.lease_seconds
-    if key_read_at is not None:
-        ends = min(ends, key_read_at + t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
+    if proof_at is None:
+        return sent
+    ends = min(sent + t.proxy_timeout_seconds + t.lease_seconds, proof_at + proof_lease_bound(t))
     if session_ok_at is not None:
         ends = min(ends, session_ok_at + t.session_ttl_seconds)
     if heartbeat_ok_at is not None:
         ends = min(ends, heartbeat_ok_at + t.heartbeat_ttl_seconds + t.lock_delay_seconds)
     return ends
+
+
+def proof_lease_bound(t: Timing) -> float:
+    """How long after a proof write's send time a lease anchored at it may last (rules 3 and 5)."""
+    return t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds
+
+
+def stale_holder_free_at(t: Timing, seen: float) -> float:
+    """When a standby that first received the key's current ModifyIndex at ``seen`` (its monotonic
+    clock) may release the holder's session from the key, if the index is still the same (rule 5):
+    every lease anchored at that proof has ended by then on the holder's clock too."""
+    return seen + proof_lease_bound(t) * (1 + 2 * CLOCK_RATE_MARGIN)
 
 
 def failsafe_lease_end(t: Timing, now: float, *, confirmed_at: float) -> float:

@@ -51,8 +51,8 @@ PLAUSIBLE: dict[str, dict[str, Plausible]] = {
         "lease_seconds": Plausible(0.5, 10, "s", "a holder that stops renewing keeps serving this long"),
         "renew_interval_seconds": Plausible(0.1, 2, "s", "one cycle of heartbeat, renewal and lease; a slow cycle "
                                             "needs long leases and a long lock delay"),
-        "heartbeat_ttl_seconds": Plausible(1, 30, "s", "a killed or hung consul-lock keeps the key this long "
-                                           "plus the lock delay"),
+        "heartbeat_ttl_seconds": Plausible(1, 30, "s", "when no standby unseats it, a killed or hung "
+                                           "consul-lock keeps the key this long plus the lock delay"),
         "consul_timeout_seconds": Plausible(0.2, 5, "s", "a local agent answers in milliseconds; the lock delay "
                                             "must cover this timeout"),
         "proxy_timeout_seconds": Plausible(0.1, 5, "s", "the colocated proxy answers in milliseconds; the lock "
