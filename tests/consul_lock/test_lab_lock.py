@@ -135,6 +135,24 @@ def test_a_hung_lock_job_is_unseated_once_its_last_lease_has_run_out(lab: Lab) -
           f"(heartbeat TTL + lock-delay: {T.heartbeat_ttl_seconds + T.lock_delay_seconds:g} s)")
 
 
+def test_a_restarted_lock_job_turns_its_proxy_off_and_releases_its_predecessors_key(lab: Lab) -> None:
+    """consul-lock killed on the holder and restarted at once (as BPM does): the new process turns
+    the proxy off, then releases the key its previous process held (a release starts no lock-delay),
+    so the standby takes over without waiting for the old session to be unseated or to expire."""
+    old, new = lc.wait_ready(lab)
+    t0 = time.monotonic()
+    lab.kill(old, "consul-lock")
+    lab.start(old, "consul-lock")
+    assert lc.wait_one_active(lab, other_than=old, timeout=60) == new
+    took = time.monotonic() - t0
+    entries = read_events(lab.instance_dir(lab.instance(old)) / LOCK_AUDIT)
+    released = [e for e in entries if e.get("event") == "release" and float(str(e["monotonic"])) > t0]
+    assert released and "previous process" in str(released[0]["reason"]), entries[-5:]
+    report = lc.audit_lab(lab, since=t0 - 1)
+    assert report.ok, report.describe()
+    print(f"consul-lock restarted on {old}: it released the key; {new} active after {took:.2f} s")
+
+
 def test_graceful_drain_hands_over_without_overlap(lab: Lab) -> None:
     old, new = lc.wait_ready(lab)
     results: list[tuple[float, str | None]] = []

@@ -587,8 +587,9 @@ class LockDaemon:
     def _clear_stale_sessions(self) -> None:
         """At start: a previous process of this job may have left a session holding the key.
 
-        Traffic off FIRST (that process's lease may still run), then destroy those sessions so
-        the key is free after lock-delay instead of after the session TTL.
+        Traffic off FIRST (that process's lease may still run). Once the proxy confirmed it (or is
+        not running), nothing serves on that session, so release the key it holds (no lock-delay:
+        the standby takes over at once) and destroy the sessions.
         """
         try:
             self.proxy.disable("consul-lock (re)started: standby until it holds the lock")
@@ -602,6 +603,12 @@ class LockDaemon:
             _, sessions = self.consul.client.session.list()
             for sess in sessions or []:
                 if sess.get("Name") == name:
+                    _, key = self.consul.read_key(self.config.key, consistent=True)
+                    if key is not None and key.session == sess["ID"]:
+                        self.consul.release(self.config.key, sess["ID"], {
+                            **(key.value or {}), "released": "consul-lock restarted; its proxy was disabled"})
+                        self._event("release", f"released {self.config.key} held by the session "
+                                               f"{sess['ID'][:8]} of a previous process")
                     self.consul.destroy(sess["ID"])
                     self._event("stale_session", f"destroyed session {sess['ID'][:8]} of a previous process")
         except Exception as exc:  # best effort: TTL expiry cleans up anyway
