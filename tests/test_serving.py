@@ -28,6 +28,14 @@ def test_intervals_and_overlap() -> None:
     assert len(found) == 1 and (found[0].start, found[0].end) == (4, 5)
 
 
+def test_a_lease_that_ran_out_while_the_proxy_was_stopped_ends_at_its_deadline() -> None:
+    late_off = {**traffic(20, False), "lease_expired_monotonic": 6.5}
+    assert [(i.start, i.end) for i in proxy_intervals("p0", [traffic(1, True), late_off])] == [(1, 6.5)]
+    # A deadline before the interval opened (a clock mix-up) never makes the interval negative.
+    odd = {**traffic(20, False), "lease_expired_monotonic": 0.5}
+    assert [(i.start, i.end) for i in proxy_intervals("p0", [traffic(1, True), odd])] == [(1, 1)]
+
+
 def test_paused_window_is_removed() -> None:
     a = proxy_intervals("p0", [traffic(1, True), traffic(20, False)])
     assert [(i.start, i.end) for i in subtract(a, [(3, 19)])] == [(1, 3), (19, 20)]

@@ -77,7 +77,9 @@ def proxy_intervals(instance: str, events: Iterable[dict[str, Any]]) -> list[Int
     """Serving intervals from one proxy's ``events.jsonl``: ``traffic`` enabled -> disabled.
 
     A ``started``/``stopped`` event, or the traffic event a new process logs at start
-    (``at_start``), closes an open interval: the process ended before it.
+    (``at_start``), closes an open interval: the process ended before it. A traffic-off event for a
+    lease that ran out carries the lease's deadline (``lease_expired_monotonic``): the relay served
+    nothing past it, although a proxy resumed from SIGSTOP logs the event only when it runs again.
     """
     out: list[Interval] = []
     opened: tuple[float, str] | None = None
@@ -88,7 +90,9 @@ def proxy_intervals(instance: str, events: Iterable[dict[str, Any]]) -> list[Int
             opened = (t, str(e.get("reason") or e.get("message", "")))
         elif opened is not None and ((kind == "traffic" and not e.get("enabled")) or kind in ("started", "stopped")):
             restart = kind == "started" or bool(e.get("at_start"))
-            out.append(Interval(instance, opened[0], t, opened[1][:80], "restart" if restart else "disabled"))
+            expired = e.get("lease_expired_monotonic")
+            end = min(t, max(opened[0], float(expired))) if kind == "traffic" and expired is not None else t
+            out.append(Interval(instance, opened[0], end, opened[1][:80], "restart" if restart else "disabled"))
             opened = None
     if opened is not None:
         out.append(Interval(instance, opened[0], math.inf, opened[1][:80], "open"))

@@ -90,23 +90,16 @@ def test_paused_instance_hands_over_and_never_serves_again_without_the_lock(lab:
     assert lc.wait_one_active(lab, other_than=old, timeout=60) == new
     took = time.monotonic() - t0
     time.sleep(max(0.0, 30 - (time.monotonic() - t0)))  # the fault's length, not a synchronisation
-    t1 = time.monotonic()
     lab.resume(old)
     wait_until(lambda: str(lc.lock_state(lab, old).get("reason", "")).startswith("standby"), timeout=60,
                what=f"{old}'s consul-lock to notice it lost the lock", describe=lambda: str(lc.lock_state(lab, old)))
     stays_standby(lab, old, 2)
     assert not activations(lab, old, t0)
-    report = lc.audit_lab(lab, since=t0 - 1, not_serving={old: [(t0, t1)]})
-    # The old proxy's own lease ran out during the pause; after SIGCONT its event loop needs a
-    # moment to evaluate that (its traffic event comes a few ms after t1). Report that window
-    # separately (a proxy-side issue: admission does not check lease expiry); anything else fails.
-    late = [o for o in report.overlaps if {o.first.instance, o.second.instance} == {old, new}
-            and abs(min(o.first.start, o.second.start, key=lambda s: abs(s - t1)) - t1) < 1e-3]
-    others = [o for o in report.overlaps if o not in late]
-    assert not others, report.describe()
-    assert all(o.seconds < 0.5 for o in late), report.describe()
-    print(f"pause: {new} active after {took:.2f} s; old proxy's post-SIGCONT lease evaluation window: "
-          f"{[round(o.seconds * 1000, 1) for o in late]} ms")
+    # The old proxy's lease ran out during the pause; it logs that only after SIGCONT, with the
+    # lease's deadline (its relay refused every byte past it), so no window is excused.
+    report = lc.audit_lab(lab, since=t0 - 1)
+    assert report.ok, report.describe()
+    print(f"pause: {new} active after {took:.2f} s")
 
 
 def test_a_hung_lock_job_is_unseated_once_its_last_lease_has_run_out(lab: Lab) -> None:

@@ -206,6 +206,11 @@ class Controller:
             severed = self.relay.sever()
         word = "enabled" if new.enabled else ("draining" if new.draining else "disabled")
         lease = f" (lease {new.lease_seconds:g} s)" if new.lease_seconds is not None else ""
+        # A lease that ran out while the process was stopped is turned off only now, but the relay
+        # refused every byte past the deadline (it checks it on admission and on every chunk): the
+        # event says when serving really ended.
+        expired = old.lease_expires_at if old.enabled and not new.enabled and old.lease_expires_at is not None \
+            and old.lease_expires_at <= self.clock() else None
         self.events.emit(
             "traffic",
             f"traffic {word}{lease}: {new.message}; severed {severed} sessions",
@@ -214,6 +219,7 @@ class Controller:
             reason=new.message,
             lease_seconds=new.lease_seconds,
             severed=severed,
+            **({"lease_expired_monotonic": expired} if expired is not None else {}),
         )
         self._update_admission()
 
