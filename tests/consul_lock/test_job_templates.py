@@ -58,7 +58,7 @@ def test_an_empty_agent_address_means_the_instances_own_address(tmp_path: Path) 
 
 @pytest.mark.parametrize(("props", "says"), [
     ({"session_ttl_seconds": 5}, "property 'session_ttl_seconds' must be a whole number of seconds between 10"),
-    ({"lock_delay_seconds": 1}, "property 'lock_delay_seconds' (1) must be longer than consul_timeout_seconds"),
+    ({"lock_delay_seconds": 1}, "property 'lock_delay_seconds' (1) must be longer than proxy_timeout_seconds"),
     ({"renew_interval_seconds": 0}, "property 'renew_interval_seconds' must be > 0"),
     ({"heartbeat_ttl_seconds": -5}, "property 'heartbeat_ttl_seconds' must be > 0"),
     ({"consul_agent_address": "not an ip"}, "property 'consul_agent_address' must be an IP address"),

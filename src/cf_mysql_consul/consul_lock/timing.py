@@ -12,11 +12,11 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    ``consul_timeout + proxy_timeout + lease < heartbeat_ttl + lock_delay``.
 3. ``serfHealth`` going critical (the VM or its agent is gone): Consul clears the key's
    Session at once, at any moment, and the holder may be too slow to notice (a starved or
-   paused process). Its last lease was granted at most one ``consul_timeout`` after a
-   proof write (rule 5) that showed it holding the key, so that lease must end before the
-   lock-delay does: ``consul_timeout + proxy_timeout + lease < lock_delay``. ``lease_end``
-   anchors every grant at that proof and the proxy refuses a grant that arrives after it, so
-   neither a paused lock job nor a paused proxy can stretch a lease past it. (An earlier
+   paused process). Its last lease ends by the send time of the proof write (rule 5) that
+   showed it holding the key plus ``proxy_timeout + lease`` (``lease_end``), so that must be
+   shorter than the lock-delay: ``proxy_timeout + lease < lock_delay``. The proxy refuses a
+   grant that arrives after the lease's end and caps the lease there, so neither a paused lock
+   job nor a paused proxy can stretch a lease past it. (An earlier
    version relied on the holder reacting within ``proxy_timeout``; a loaded CI machine showed
    a 675 ms overlap, so the rule no longer trusts the holder to react.)
    (When the whole instance is cut off from the servers, every Consul call fails and the
@@ -37,11 +37,11 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    one transaction that checks the key's ModifyIndex is the one of its previous proof and
    re-locks the key with its session, so every proof gives the key a new ModifyIndex. Every
    lease it grants through Consul is anchored at the send time of its last proof, so it ends by
-   ``proof_sent + consul_timeout + proxy_timeout + lease`` (``lease_end``). A standby that has
+   ``proof_sent + proxy_timeout + lease`` (``lease_end``). A standby that has
    seen one ModifyIndex ``I`` unchanged since it first received it at ``seen`` may release the
    holder's session from the key with a transaction that checks the ModifyIndex is still ``I``
    (a release starts no lock-delay), no earlier than
-   ``seen + (consul_timeout + proxy_timeout + lease) * (1 + 2 * CLOCK_RATE_MARGIN)``
+   ``seen + (proxy_timeout + lease) * (1 + 2 * CLOCK_RATE_MARGIN)``
    (``stale_holder_free_at``). If the transaction succeeds, no proof was applied after ``I``;
    the proof with index ``I`` was sent before ``seen`` (a read cannot return a write before it
    is applied), so every lease the holder granted through Consul ended before the release. A
@@ -52,7 +52,7 @@ hold the key. Consul lets the key go in three ways, each with its own earliest m
    that is paused, killed or cut off by its own lease, not by gossip's failure detection
    (which grows with the cluster) nor by the lock-delay. For a hung or killed lock job whose agent
    lives, the heartbeat check would free the key too, but with the lock-delay on top: its TTL
-   (default 4 s) is longer than the unseat bound (2.76 s with the defaults), so the standby
+   (default 4 s) is longer than the unseat bound (2.004 s with the defaults), so the standby
    unseats first.
 Everything here is pure; ``check`` raises ``TimingError`` naming the property to change.
 """
@@ -136,17 +136,17 @@ def check(t: Timing) -> Margins:
             f"renew_interval ({t.renew_interval_seconds:g}) + {CYCLE_CONSUL_CALLS} x consul_timeout ({cycle:g}) + "
             f"proxy_timeout ({t.proxy_timeout_seconds:g}) + lease must stay under the session TTL, so the proxy "
             f"stops serving before Consul could expire the session")
-    reaction_room = delay - (t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
+    reaction_room = delay - proof_lease_bound(t)
     if reaction_room <= 0:
         raise TimingError(
-            f"property 'lock_delay_seconds' ({delay:g}) must be longer than consul_timeout_seconds "
-            f"({t.consul_timeout_seconds:g}) + proxy_timeout_seconds ({t.proxy_timeout_seconds:g}) + lease_seconds "
-            f"({t.lease_seconds:g}): when Consul invalidates the holder's session (serfHealth or heartbeat critical) "
-            f"its last lease must run out before anyone else can take the key, whether or not the holder reacts")
-    heartbeat_room = (t.heartbeat_ttl_seconds + delay) - (
-        t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds)
+            f"property 'lock_delay_seconds' ({delay:g}) must be longer than proxy_timeout_seconds "
+            f"({t.proxy_timeout_seconds:g}) + lease_seconds ({t.lease_seconds:g}): when Consul invalidates the "
+            f"holder's session (serfHealth or heartbeat critical) its last lease must run out before anyone else "
+            f"can take the key, whether or not the holder reacts")
+    heartbeat_room = (t.heartbeat_ttl_seconds + delay) - (t.consul_timeout_seconds + proof_lease_bound(t))
     # The heartbeat rule (heartbeat_ttl + lock_delay > consul_timeout + proxy_timeout + lease) follows
-    # from the lock-delay rule above; its margin is still logged.
+    # from the lock-delay rule above (heartbeat_ttl > renew_interval + consul_timeout); its margin is
+    # still logged.
     # Failsafe (rule 4) is safe by construction at any TTL; this rule is about staying up: the next
     # confirmation (one cycle and one peer round later) must arrive before the last failsafe lease
     # ends, or the proxy flaps while every peer agrees.
@@ -191,7 +191,7 @@ def lease_end(t: Timing, sent: float, *, proof_at: float | None, session_ok_at: 
     """
     if proof_at is None:
         return sent
-    ends = min(sent + t.proxy_timeout_seconds + t.lease_seconds, proof_at + proof_lease_bound(t))
+    ends = min(sent, proof_at) + proof_lease_bound(t)
     if session_ok_at is not None:
         ends = min(ends, session_ok_at + t.session_ttl_seconds)
     if heartbeat_ok_at is not None:
@@ -200,14 +200,16 @@ def lease_end(t: Timing, sent: float, *, proof_at: float | None, session_ok_at: 
 
 
 def proof_lease_bound(t: Timing) -> float:
-    """How long after a proof write's send time a lease anchored at it may last (rules 3 and 5)."""
-    return t.consul_timeout_seconds + t.proxy_timeout_seconds + t.lease_seconds
+    """How long after a proof write's send time a lease anchored at it may last (rules 3 and 5): the
+    lease, plus the time the grant may take to reach the proxy."""
+    return t.proxy_timeout_seconds + t.lease_seconds
 
 
 def stale_holder_free_at(t: Timing, seen: float) -> float:
     """When a standby that first received the key's current ModifyIndex at ``seen`` (its monotonic
     clock) may release the holder's session from the key, if the index is still the same (rule 5):
-    every lease anchored at that proof has ended by then on the holder's clock too."""
+    every lease anchored at that proof has ended by then on the holder's clock too, which may run
+    slower than this one by ``CLOCK_RATE_MARGIN`` (doubled for room)."""
     return seen + proof_lease_bound(t) * (1 + 2 * CLOCK_RATE_MARGIN)
 
 
