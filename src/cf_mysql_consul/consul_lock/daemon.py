@@ -245,9 +245,8 @@ class LockDaemon:
         """This cycle's view of the key: a proof write while the last view shows this job holding it
         (retried once when the key changed by this job's own write), else a consistent read."""
         m, c = self.memory, self.config
-        if not proves(session=m.session, key=m.key):
-            _, m.key = self.consul.read_key(c.key, consistent=True)
-            self._note_seen(m.key)
+        if not self._holds_key():
+            self._read_key()
             return
         for _ in range(2):
             assert m.session is not None and m.key is not None
@@ -257,13 +256,17 @@ class LockDaemon:
                 m.key, m.proof_at = proof, sent
                 self._note_seen(proof)
                 return
-            _, m.key = self.consul.read_key(c.key, consistent=True)
-            self._note_seen(m.key)
-            if not proves(session=m.session, key=m.key):
+            self._read_key()
+            if not self._holds_key():
                 self._event("proof_failed", f"the key is no longer held by this job's session: {_describe(m.key)}")
                 return
         # Still ours, but its index moved twice under this job's own writes: no fresh proof this
         # cycle, so a lease granted now ends by the previous one (lease_end).
+
+    def _read_key(self) -> None:
+        """A consistent read of the key into memory, noting when its ModifyIndex was first seen."""
+        _, self.memory.key = self.consul.read_key(self.config.key, consistent=True)
+        self._note_seen(self.memory.key)
 
     def _note_seen(self, key: KeyView | None) -> None:
         """Remember when this ModifyIndex of the key was first received (just after a read returned it)."""
@@ -332,8 +335,7 @@ class LockDaemon:
 
     # ---- actions --------------------------------------------------------------------------------
     def _holds_key(self) -> bool:
-        m = self.memory
-        return m.key is not None and m.session is not None and m.key.session == m.session
+        return proves(session=self.memory.session, key=self.memory.key)
 
     def _value(self, **extra: Any) -> dict[str, Any]:
         c, m = self.config, self.memory

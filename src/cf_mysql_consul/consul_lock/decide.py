@@ -126,7 +126,7 @@ def _holder_name(key: KeyView | None) -> str:
 
 def holding(s: Snapshot) -> bool:
     """The key read of this cycle shows this job's session."""
-    return s.session is not None and s.key_ok and s.key is not None and s.key.session == s.session
+    return s.key_ok and proves(session=s.session, key=s.key)
 
 
 def lost_to_another(s: Snapshot) -> bool:
@@ -326,8 +326,8 @@ def _stale_holder(s: Snapshot, now: float, t: Timing) -> Decision:
     it could have granted on it (rule 5 of ``timing``), else wait (and wake when that time comes)."""
     assert s.key is not None
     held = f"standby: key held by {_holder_name(s.key)} (LockIndex {s.key.lock_index})"
-    peers = (s.key.value or {}).get("peers")
-    if s.key_seen_at is None or not s.me or not isinstance(peers, list) or s.me not in peers:
+    peers = _recorded_peers(s)
+    if s.key_seen_at is None or not s.me or peers is None or s.me not in peers:
         return Decision(Action.NOTHING, held)
     free_at = stale_holder_free_at(t, s.key_seen_at)
     if now < free_at:
@@ -337,13 +337,19 @@ def _stale_holder(s: Snapshot, now: float, t: Timing) -> Decision:
                                    f"releasing its session from the key (no lock-delay)")
 
 
-def _not_listed(s: Snapshot) -> list[str] | None:
-    """The last holder's recorded peer list when it does not name this job (else None)."""
+def _recorded_peers(s: Snapshot) -> list[str] | None:
+    """The peer list the last holder recorded in the key (None when it recorded none)."""
     value = s.key.value if s.key is not None else None
     peers = value.get("peers") if isinstance(value, dict) else None
-    if not isinstance(peers, list) or not s.me or s.me in peers:
+    return [str(p) for p in peers] if isinstance(peers, list) else None
+
+
+def _not_listed(s: Snapshot) -> list[str] | None:
+    """The last holder's recorded peer list when it does not name this job (else None)."""
+    peers = _recorded_peers(s)
+    if peers is None or not s.me or s.me in peers:
         return None
-    return [str(p) for p in peers]
+    return peers
 
 
 def _left_out(s: Snapshot) -> str | None:
